@@ -1,0 +1,38 @@
+"""The `sslr` executable: Typer subcommands over the library. No model or data logic lives here."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from sslr_cli import __version__
+from sslr_cli.commands import gen_data, train
+
+app = typer.Typer(
+    name="sslr",
+    help="Set-Structured Latent Representations: generate the paper's data, train SSLR-MLP / SSLR-SRN, "
+    "and reproduce its tables and figures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(gen_data.app, name="gen-data", help="Generate datasets (HDF5): circles, isocircles, clevr.")
+app.command("train", help="Train SSLR-MLP or SSLR-SRN (reconstruction or set matching) into a run directory.")(train.train_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sslr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Set-Structured Latent Representations (SSLR) toolbox."""
+
+
+def main() -> None:
+    app(prog_name="sslr")

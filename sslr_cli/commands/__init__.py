@@ -1,0 +1,1 @@
+"""One module per CLI command; ``sslr_cli.cli`` assembles them. No model or data logic here."""

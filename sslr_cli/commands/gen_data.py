@@ -1,0 +1,136 @@
+"""`sslr gen-data`: make the paper's datasets as HDF5 files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
+from sslr_cli.data.store import SceneArrays, _check_output, write_scenes
+from sslr_cli.errors import SSLRError
+
+app = typer.Typer(help="Generate datasets (HDF5): circles, isocircles (set matching), clevr.", no_args_is_help=True)
+
+
+def dataset_summary(scenes: SceneArrays, path: Path, seconds: float) -> dict:
+    counts = scenes["counts"].astype(int)
+    objects = scenes["objects"]
+    valid = ~np.isnan(objects[..., 0])
+    summary = {
+        "file": str(path),
+        "kind": scenes.kind,
+        "images": len(scenes),
+        "image_size": int(scenes["images"].shape[1]),
+        "objects_per_image": {str(k): int(v) for k, v in zip(*np.unique(counts, return_counts=True))},
+        "objects_total": int(counts.sum()),
+        "seed": scenes.seed,
+        "seconds": round(seconds, 3),
+        "images_per_second": round(len(scenes) / max(seconds, 1e-9), 1),
+        "bytes": path.stat().st_size,
+    }
+    if "color" in scenes.fields and valid.any():
+        colors = objects[..., scenes.fields.index("color")][valid]
+        summary["colors"] = {"red": int((colors == 0).sum()), "green": int((colors == 1).sum())}
+    if "radius" in scenes.fields and valid.any():
+        radii = objects[..., scenes.fields.index("radius")][valid]
+        summary["radius"] = {"min": float(radii.min()), "mean": round(float(radii.mean()), 3), "max": float(radii.max())}
+    if "target" in scenes.arrays:
+        t = scenes["target"]
+        summary["target"] = {"min": float(t.min()), "mean": round(float(t.mean()), 5), "max": float(t.max())}
+    return summary
+
+
+def render_summary(summary: dict) -> None:
+    table = Table(title=f"{summary['kind']} dataset: {summary['file']}", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("images", f"{summary['images']} of {summary['image_size']}x{summary['image_size']}")
+    table.add_row("objects per image", ", ".join(f"{k}: {v}" for k, v in summary["objects_per_image"].items()))
+    table.add_row("objects in all", str(summary["objects_total"]))
+    for key in ("colors", "radius", "target"):
+        if key in summary:
+            table.add_row(key, ", ".join(f"{k} {v}" for k, v in summary[key].items()))
+    table.add_row("seed", str(summary["seed"]))
+    table.add_row("time", f"{summary['seconds']:.2f} s ({summary['images_per_second']:.0f} images/s, incl. writing)")
+    table.add_row("file size", f"{summary['bytes'] / 1e6:.2f} MB")
+    out.print(table)
+
+
+def _counts(count: Optional[int], min_count: Optional[int], max_count: Optional[int], default: tuple[int, int]) -> tuple[int, int]:
+    if count is not None and (min_count is not None or max_count is not None):
+        raise SSLRError("--count: give either --count or --min-count/--max-count, not both")
+    if count is not None:
+        if count < 0:
+            raise SSLRError(f"--count {count}: must be >= 0")
+        return count, count
+    return (default[0] if min_count is None else min_count, default[1] if max_count is None else max_count)
+
+
+def _generate(kind: str, out_path: Path, n: int, force: bool, quiet: bool, as_json: bool, make) -> None:
+    _check_output(out_path, force)  # fail before spending time on generation
+    t0 = time.perf_counter()
+    with progress_bar(disable=quiet or as_json) as bar:
+        task = bar.add_task(f"gen-data {kind}", total=n, info="")
+        scenes = make(lambda k: bar.advance(task, k))
+        bar.update(task, info="writing")
+        write_scenes(out_path, scenes, force=force)
+    summary = dataset_summary(scenes, out_path, time.perf_counter() - t0)
+    print_json(summary) if as_json else render_summary(summary)
+
+
+OUT_ARG = typer.Argument(..., help="Output HDF5 file.", dir_okay=False)
+
+
+@app.command("circles")
+@user_errors
+def circles(
+    out_path: Path = OUT_ARG,
+    n: int = typer.Option(64000, "--n", help="Number of images (the paper: 64000 train, 4000 test: make two files with different seeds)."),
+    count: Optional[int] = typer.Option(None, "--count", help="Exactly this many circles per image (Table 1 uses 1000 images for each of 1..5)."),
+    min_count: Optional[int] = typer.Option(None, "--min-count", help="Fewest circles per image (default 0)."),
+    max_count: Optional[int] = typer.Option(None, "--max-count", help="Most circles per image (default 10)."),
+    min_radius: int = typer.Option(1, "--min-radius", help="Smallest radius in pixels."),
+    max_radius: int = typer.Option(11, "--max-radius", help="Largest radius in pixels."),
+    size: int = typer.Option(64, "--size", help="Image side in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives byte-identical images."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """The paper's Circles Dataset (Sec. 4.1): 0-10 red/green circles, radius 1-11, no same-colour overlap."""
+    lo, hi = _counts(count, min_count, max_count, (0, 10))
+    spec = CircleSpec(size=size, min_count=lo, max_count=hi, min_radius=min_radius, max_radius=max_radius)
+    spec.validate()
+    if n < 1:
+        raise SSLRError(f"--n {n}: need at least one image")
+    _generate("circles", out_path, n, force, quiet, as_json, lambda adv: generate_circles(n, spec, seed, adv))
+
+
+@app.command("isocircles")
+@user_errors
+def isocircles(
+    out_path: Path = OUT_ARG,
+    n: int = typer.Option(64000, "--n", help="Number of image pairs (the paper: 64000 train, 4000 test)."),
+    count: int = typer.Option(2, "--count", help="Circles per image (the paper: 2)."),
+    min_radius: int = typer.Option(1, "--min-radius", help="Smallest radius in pixels."),
+    max_radius: int = typer.Option(11, "--max-radius", help="Largest radius in pixels."),
+    size: int = typer.Option(64, "--size", help="Image side in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives byte-identical pairs."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Set-matching pairs (Sec. 4.3): the same circles at new places; target = sum of squared moves / size^2."""
+    if count < 1:
+        raise SSLRError(f"--count {count}: need at least one circle per image")
+    spec = CircleSpec(size=size, min_count=count, max_count=count, min_radius=min_radius, max_radius=max_radius)
+    spec.validate()
+    if n < 1:
+        raise SSLRError(f"--n {n}: need at least one pair")
+    _generate("isocircles", out_path, n, force, quiet, as_json, lambda adv: generate_isocircles(n, count, spec, seed, adv))

@@ -1,0 +1,116 @@
+"""`sslr train`: train SSLR-MLP / SSLR-SRN (reconstruction) or a set-matching model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from sslr_cli.commands.common import err, out, print_json, progress_bar, user_errors
+from sslr_cli.config import get_preset
+from sslr_cli.errors import SSLRError
+
+
+def default_preset(data: Path, task: str) -> str:
+    """The preset a dataset calls for when none is given: its image size picks circles or CLEVR."""
+    from sslr_cli.data.store import open_scenes
+
+    f = open_scenes(data)
+    if f.image_size == 128 and task == "reconstruct":
+        import sslr_cli.clevr_presets  # noqa: F401  registers the CLEVR presets
+
+        return "clevr-small"
+    return "tiny"
+
+
+def train_command(
+    data: Path = typer.Argument(..., help="Training dataset (HDF5 from 'sslr gen-data').", dir_okay=False),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<preset>-<generator>-s<seed>]."),
+    generator: Optional[str] = typer.Option(None, "--generator", "-g", help="Set generator: mlp (SSLR-MLP) or srn (SSLR-SRN) [default: srn]."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named settings: paper (GPU), small, tiny (CPU), clevr-paper, clevr-small [default: tiny; clevr-small for 128px data]."),
+    task: str = typer.Option("reconstruct", "--task", help="reconstruct or match."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Validation dataset; without it --val-fraction of the training file is held out.", dir_okay=False),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Fraction held out for validation when no --val is given."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Number of epochs."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop cleanly after this many minutes of training (0 = no limit)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Global batch size (split across ranks under torchrun)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
+    set_size: Optional[int] = typer.Option(None, "--set-size", help="|S|, number of set elements (the paper's code: 16; its text: 32)."),
+    element_dim: Optional[int] = typer.Option(None, "--element-dim", help="D, dimension of each element (the paper's code: 10; its text: 16)."),
+    inner_steps: Optional[int] = typer.Option(None, "--inner-steps", "-r", help="r, refinement steps of SRN."),
+    inner_lr: Optional[float] = typer.Option(None, "--inner-lr", help="Step size of the inner gradient descent."),
+    late_inner_steps: Optional[int] = typer.Option(None, "--late-inner-steps", help="r from --late-epoch on (the paper: 20)."),
+    late_epoch: Optional[int] = typer.Option(None, "--late-epoch", help="Epoch at which r switches to --late-inner-steps (-1 = never)."),
+    init_mode: Optional[str] = typer.Option(None, "--init-mode", help="S0 'detached' (the reference code) or 'learned' (the paper's text)."),
+    encoder_width: Optional[int] = typer.Option(None, "--encoder-width", help="Trunk width w (channels w..8w)."),
+    decoder_width: Optional[int] = typer.Option(None, "--decoder-width", help="Decoder width w (channels 4w..w)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast) or fp16 (CUDA only)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run on CPU)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Initialise matching weights from this checkpoint.", dir_okay=False),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
+    force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train SSLR-MLP or SSLR-SRN; writes config.json, metrics.jsonl, last.pt and best.pt."""
+    _run_training(**locals())
+
+
+@user_errors
+def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epochs, max_minutes, batch_size, lr,
+                  set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
+                  encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json) -> None:
+    from sslr_cli.engine.distributed import launch_training
+
+    if not data.exists():
+        raise SSLRError(f"{data}: no such file")
+    if resume and out_dir is None:
+        raise SSLRError("--resume: needs --out, the run directory to continue")
+    preset_name = preset or default_preset(data, task)
+    if preset_name.startswith("clevr"):
+        import sslr_cli.clevr_presets  # noqa: F401
+    if task == "match" and preset is None:
+        preset_name = "match-" + preset_name
+        import sslr_cli.engine.match_task  # noqa: F401  registers the matching presets
+    base = get_preset(preset_name)
+    cfg = base.with_overrides(
+        model=dict(generator=generator, set_size=set_size, element_dim=element_dim, inner_steps=inner_steps,
+                   inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width),
+        train=dict(task=task, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
+                   late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
+                   val_fraction=val_fraction),
+    ).validate()
+    if out_dir is None:
+        out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
+    with progress_bar(transient=False, disable=quiet or as_json) as bar:
+        job = bar.add_task("train", total=None, info="loading data")
+
+        def on_progress(p: dict) -> None:
+            bar.update(job, total=p["batches"], completed=p["batch"], description=f"epoch {p['epoch']}",
+                       info=f"step {p['step']}  loss {p['loss']:.4g}  {p['images_per_s']:.0f} img/s  r={p['r']}")
+
+        result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
+                                 device=device, init=init, on_progress=on_progress,
+                                 resume_overrides=dict(epochs=epochs, max_minutes=max_minutes))
+    if result is None:  # a non-zero rank of a distributed job prints nothing
+        return
+    summary = {
+        "run": str(result.out_dir), "preset": cfg.preset, "generator": cfg.model.generator, "task": cfg.train.task,
+        "stopped": result.stopped, "epochs": result.epochs_done, "steps": result.steps,
+        "train_loss": result.train_loss, "val_loss": result.last_val, "best_val_loss": result.best_val,
+        "training_minutes": round(result.minutes, 3), "images_per_second": round(result.images_per_second, 1),
+    }
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"sslr train: {summary['run']}", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for k, v in summary.items():
+        table.add_row(k.replace("_", " "), f"{v:.5g}" if isinstance(v, float) else str(v))
+    out.print(table)
+    if result.stopped == "interrupted":
+        err.print("[yellow]interrupted: last.pt saved; continue with --resume[/yellow]")

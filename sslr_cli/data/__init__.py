@@ -1,0 +1,1 @@
+"""Scene generators, the HDF5 store and in-memory batch loading."""

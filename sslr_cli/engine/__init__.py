@@ -1,0 +1,1 @@
+"""Training and evaluation engine: device/precision, checkpoints, run directories, the training loop."""

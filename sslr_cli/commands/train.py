@@ -63,10 +63,12 @@ def train_command(
 def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epochs, max_minutes, batch_size, lr,
                   set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json) -> None:
+    from sslr_cli.engine.device import resolve_device
     from sslr_cli.engine.distributed import launch_training
 
     if not data.exists():
         raise SSLRError(f"{data}: no such file")
+    resolve_device(device)  # fail on a bad --device before any work
     if resume and out_dir is None:
         raise SSLRError("--resume: needs --out, the run directory to continue")
     preset_name = preset or default_preset(data, task)
@@ -85,7 +87,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     ).validate()
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
-    with progress_bar(transient=False, disable=quiet or as_json) as bar:
+    with progress_bar(disable=quiet or as_json) as bar:
         job = bar.add_task("train", total=None, info="loading data")
 
         def on_progress(p: dict) -> None:

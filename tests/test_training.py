@@ -1,0 +1,114 @@
+"""The training engine: overfitting, checkpoints, exact resume, time budget, divergence."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from conftest import tiny_run
+from sslr_cli.data.circles import CircleSpec, generate_circles
+from sslr_cli.data.store import write_scenes
+from sslr_cli.engine.checkpoint import read_checkpoint
+from sslr_cli.engine.train import TrainingDiverged, load_model, train
+from sslr_cli.errors import SSLRError
+
+
+def losses(run_dir):
+    return [r["loss"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "step"]
+
+
+@pytest.mark.parametrize("generator", ["mlp", "srn"])
+def test_tiny_model_overfits_eight_images(tmp_path, generator):
+    scenes = generate_circles(8, CircleSpec(min_count=1, max_count=2), seed=0)
+    data = write_scenes(tmp_path / "d.h5", scenes)
+    cfg = tiny_run(generator, model=dict(encoder_width=8, decoder_width=16), batch_size=8, epochs=200, lr=1e-2,
+                   val_fraction=0.0, log_every=10)
+    result = train(data, tmp_path / "run", cfg, device="cpu")
+    last = losses(tmp_path / "run")[-1]
+    assert result.steps == 200
+    # An all-black guess scores the summed squared value of the circles; overfitting must beat it by far.
+    black = ((scenes["images"] / 255.0) ** 2).sum() / 8
+    assert last < 0.5 * black, (last, black)
+
+
+def test_run_directory_and_checkpoint_round_trip(tmp_path, circles_file):
+    cfg = tiny_run("srn", epochs=2)
+    result = train(circles_file, tmp_path / "run", cfg, device="cpu")
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt"}
+    assert json.loads((run / "config.json").read_text())["model"]["generator"] == "srn"
+    assert result.epochs_done == 2 and result.best_val <= result.last_val
+    model, loaded_cfg, state = load_model(run / "last.pt")
+    assert loaded_cfg == cfg
+    raw = read_checkpoint(run / "last.pt")["model"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, raw[k])
+    # a run directory resolves to its best.pt
+    assert load_model(run)[2]["step"] <= state["step"]
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, circles_file):
+    cfg = tiny_run("srn", epochs=3)
+    train(circles_file, tmp_path / "full", cfg, device="cpu")
+    train(circles_file, tmp_path / "part", replace(cfg, train=replace(cfg.train, epochs=1)), device="cpu")
+    train(circles_file, tmp_path / "part", cfg, resume=True, resume_overrides={"epochs": 3}, device="cpu")
+    assert losses(tmp_path / "full") == losses(tmp_path / "part")
+    a = read_checkpoint(tmp_path / "full" / "last.pt")["model"]
+    b = read_checkpoint(tmp_path / "part" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_mid_epoch_after_time_budget(tmp_path, circles_file):
+    cfg = tiny_run("mlp", epochs=2)
+    train(circles_file, tmp_path / "full", cfg, device="cpu")
+    stopped = train(circles_file, tmp_path / "part", replace(cfg, train=replace(cfg.train, max_minutes=1e-9)), device="cpu")
+    assert stopped.stopped == "time budget" and stopped.steps == 1
+    train(circles_file, tmp_path / "part", cfg, resume=True, resume_overrides={"max_minutes": 0}, device="cpu")
+    assert losses(tmp_path / "full") == losses(tmp_path / "part")
+
+
+def test_same_seed_same_run(tmp_path, circles_file):
+    cfg = tiny_run("srn")
+    train(circles_file, tmp_path / "a", cfg, device="cpu")
+    train(circles_file, tmp_path / "b", cfg, device="cpu")
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, circles_file):
+    cfg = tiny_run("mlp", epochs=3)
+    train(circles_file, tmp_path / "run", replace(cfg, train=replace(cfg.train, epochs=1)), device="cpu")
+    good = read_checkpoint(tmp_path / "run" / "last.pt")
+    bad = replace(cfg, train=replace(cfg.train, lr=1e30))
+    with pytest.raises(TrainingDiverged, match="non-finite loss"):
+        # resume keeps the stored lr, so start a fresh run with an absurd one in another folder
+        train(circles_file, tmp_path / "bad", bad, device="cpu")
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == good["step"]
+
+
+def test_refuses_non_empty_run_dir_and_bad_resume(tmp_path, circles_file):
+    cfg = tiny_run("mlp")
+    train(circles_file, tmp_path / "run", cfg, device="cpu")
+    with pytest.raises(SSLRError, match="not empty"):
+        train(circles_file, tmp_path / "run", cfg, device="cpu")
+    with pytest.raises(SSLRError, match="no last.pt"):
+        train(circles_file, tmp_path / "empty", cfg, resume=True, device="cpu")
+    train(circles_file, tmp_path / "run", cfg, force=True, device="cpu")
+
+
+def test_untrusted_checkpoint_is_refused(tmp_path):
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": "sslr-checkpoint", "x": Evil()}, bad)
+    with pytest.raises(SSLRError, match="not a loadable sslr checkpoint"):
+        read_checkpoint(bad)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(SSLRError, match="junk.pt"):
+        load_model(junk)

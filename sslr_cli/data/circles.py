@@ -153,6 +153,16 @@ def _render(circles: np.ndarray, size: int, image: np.ndarray, mask: np.ndarray)
         mask[py, px] = i + 1  # where red and green overlap, the later circle owns the pixel
 
 
+def render_circles(circles, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """One image (H, W, 3) uint8 and its instance mask (H, W) from rows (x, y, radius, color),
+    drawn exactly as the generator draws them. Every disc must lie inside the image."""
+    circles = np.asarray(circles, dtype=np.int64).reshape(-1, 4)
+    image = np.zeros((size, size, 3), dtype=np.uint8)
+    mask = np.zeros((size, size), dtype=np.uint8)
+    _render(circles, size, image, mask)
+    return image, mask
+
+
 def _sample_scene(u: _Uniforms, spec: CircleSpec, count: int,
                   radii=None, colors=None) -> np.ndarray:
     for _ in range(_TRIES_PER_IMAGE):

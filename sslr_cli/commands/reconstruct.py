@@ -1,0 +1,143 @@
+"""`sslr reconstruct`: Table 1 (complete disentanglement, App. A.2), ARI / foreground-ARI, MSE, and
+a Fig. 3 / Fig. 8 style figure, for one or more checkpoints side by side."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+import typer
+from rich.table import Table
+
+from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.errors import SSLRError
+
+SECONDARY_THRESHOLD = 0.5  # issue 5: SRN's elements carry faint residue; report the looser threshold too
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}%"
+
+
+def _num(v: float, fmt: str = ".3f") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def rates_table(title: str, counts: list[int], images: dict[int, int], labels: list[str],
+                rates: list[dict[int, float]], paper: dict[str, dict[int, float]] | None) -> Table:
+    table = Table(title=title)
+    table.add_column("# circles", justify="right")
+    table.add_column("images", justify="right")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for name in paper or {}:
+        table.add_column(f"paper {name}", justify="right", style="dim")
+    for k in counts:
+        row = [str(k), str(images[k])] + [_pct(r.get(k)) for r in rates]
+        row += [_pct(values.get(k)) for values in (paper or {}).values()]
+        table.add_row(*row)
+    return table
+
+
+def reconstruct_command(
+    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used)."),
+    data: List[Path] = typer.Option(..., "--data", "-d", help="Circles dataset(s) with counts and masks; repeat for one file per count (gen-data circles --count K).", dir_okay=False),
+    threshold: float = typer.Option(0.1, "--threshold", help="An element is non-empty when a value of its weighted image exceeds this (the paper: 0.1)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images of each --data file."),
+    batch_size: int = typer.Option(100, "--batch-size", "-b", help="Images per forward pass."),
+    samples: int = typer.Option(5, "--samples", help="Images in the decomposition figure (0 = no figure)."),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="Figure file [default: <out-dir>/reconstruct.png].", dir_okay=False),
+    out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
+    seed: int = typer.Option(0, "--seed", help="Which images the figure shows (random, seeded)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Table 1: % of images completely disentangled per number of circles, plus ARI, FG-ARI and MSE; Fig. 3/8."""
+    _reconstruct(**locals())
+
+
+@user_errors
+def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figure, out_dir, seed, force, device,
+                 quiet, as_json) -> None:
+    from sslr_cli.data.store import open_scenes
+    from sslr_cli.engine.device import resolve_device
+    from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.disentanglement import PAPER_TABLE1, decompose, measure_disentanglement
+
+    if limit is not None and limit < 1:
+        raise SSLRError(f"--limit {limit}: must be >= 1")
+    if batch_size < 1:
+        raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
+    if samples < 0:
+        raise SSLRError(f"--samples {samples}: must be >= 0")
+    if not 0.0 < threshold < 1.0:
+        raise SSLRError(f"--threshold {threshold}: must be in (0, 1)")
+    dev = resolve_device(device)
+    fig_path = None
+    if samples > 0:
+        from sslr_cli.experiments.figures import output_path
+
+        fig_path = output_path(figure, out_dir, "reconstruct.png", force)
+    scene_files = [open_scenes(p, ("circles", "clevr")) for p in data]
+    models = load_models(list(checkpoints), dev)
+    size = models[0].config.model.image_size
+    for f in scene_files:
+        if f.image_size != size:
+            raise SSLRError(f"--data {f.path}: images are {f.image_size}px, the checkpoints expect {size}px")
+    loaded = [f.load(["images", "counts", "masks"], limit=limit) for f in scene_files]
+    images = torch.from_numpy(np.ascontiguousarray(np.concatenate([s["images"] for s in loaded])))
+    counts = np.concatenate([s["counts"] for s in loaded]).astype(np.int64)
+    masks = np.concatenate([s["masks"] for s in loaded])
+    n = len(counts)
+    if n == 0:
+        raise SSLRError(f"--data {data[0]}: has no images")
+
+    results = []
+    with progress_bar(disable=quiet or as_json) as bar:
+        for m in models:
+            job = bar.add_task(m.label, total=n, info="")
+            results.append(measure_disentanglement(
+                m.model, images, counts, threshold, extra_thresholds=(SECONDARY_THRESHOLD,), batch_size=batch_size,
+                device=dev, on_batch=lambda k, job=job: bar.advance(job, k), masks=masks))
+
+    if fig_path is not None:
+        from sslr_cli.experiments.figures import reconstruction_figure, save_figure
+
+        pick = np.sort(np.random.default_rng(seed).choice(n, size=min(samples, n), replace=False))
+        chosen = images[torch.from_numpy(pick)]
+        decs = [(m.label, decompose(m.model, chosen, threshold, dev)) for m in models]
+        save_figure(reconstruction_figure(chosen.numpy(), decs), fig_path, force)
+
+    ks = sorted(results[0].images)
+    payload = {
+        "data": [str(p) for p in data], "images": n, "threshold": threshold, "secondary_threshold": SECONDARY_THRESHOLD,
+        "figure": str(fig_path) if fig_path else None,
+        "checkpoints": [{"label": m.label, "checkpoint": str(m.path), "generator": m.generator,
+                         "preset": m.config.preset, **r.to_dict()} for m, r in zip(models, results)],
+        "paper": {name: {str(k): v for k, v in vals.items()} for name, vals in PAPER_TABLE1.items()},
+    }
+    if as_json:
+        print_json(payload)
+        return
+    labels = [m.label for m in models]
+    out.print(rates_table(f"Table 1: % of images completely disentangled (threshold {threshold:g})", ks,
+                          results[0].images, labels, [r.rates for r in results], PAPER_TABLE1))
+    out.print(rates_table(f"% completely disentangled at threshold {SECONDARY_THRESHOLD:g} (not in the paper)", ks,
+                          results[0].images, labels, [r.extra_thresholds[SECONDARY_THRESHOLD] for r in results], None))
+    table = Table(title="Decomposition quality")
+    table.add_column("measure")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_row("MSE per pixel and channel", *[_num(r.mse, ".5f") for r in results])
+    table.add_row("ARI (responsibility segmentation)", *[_num(r.ari) for r in results])
+    table.add_row("foreground ARI", *[_num(r.fg_ari) for r in results])
+    for k in ks:
+        table.add_row(f"non-empty elements, {k} circle{'s' if k != 1 else ''}", *[_num(r.mean_nonempty[k], ".2f") for r in results])
+    out.print(table)
+    if fig_path is not None:
+        out.print(f"figure: {fig_path}")

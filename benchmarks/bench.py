@@ -1,0 +1,182 @@
+"""`make bench`: speed figures for data generation and training steps, printed as tables.
+
+Not a test: nothing here asserts a time. Every figure is measured in this run on this machine.
+
+    python benchmarks/bench.py                 # everything (the paper preset takes a few minutes on 2 cores)
+    python benchmarks/bench.py --skip-paper    # CPU presets only
+    python benchmarks/bench.py --only data     # just data generation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------- data generation
+def reference_style_circles(n: int, seed: int = 0) -> np.ndarray:
+    """The straightforward way (the paper's code): per-circle rejection with cv2.circle on float64 canvases."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 64, 64, 3), np.uint8)
+    for i in range(n):
+        img = np.zeros((64, 64, 3), dtype=np.float64)
+        k = int(rng.integers(0, 11))
+        j = 0
+        while j < k:
+            r = int(rng.integers(1, 12))
+            center = (int(rng.integers(r, 64 - r)), int(rng.integers(r, 64 - r)))
+            c = [0.0, 0.0, 0.0]
+            c[int(rng.integers(0, 2))] = 1.0
+            test = cv2.circle(np.zeros((64, 64, 3), dtype=np.float64), center, r + 1, c, -1)
+            if (img + test).max() > 1:
+                continue
+            img += cv2.circle(np.zeros((64, 64, 3), dtype=np.float64), center, r, c, -1)
+            j += 1
+        out[i] = (img * 255).astype(np.uint8)
+    return out
+
+
+def bench_data(n: int) -> None:
+    import h5py
+
+    from sslr_cli.data.circles import generate_circles
+    from sslr_cli.data.store import write_scenes
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        imgs = reference_style_circles(n)
+        t_gen = time.perf_counter() - t0
+        with h5py.File(Path(tmp) / "ref.h5", "w") as f:
+            f.create_dataset("images", data=imgs, chunks=(1, 64, 64, 3), compression="gzip", compression_opts=1)
+        t_ref = time.perf_counter() - t0
+        rows.append(("reference-style loop (cv2.circle, float64)", n, n / t_gen, n / t_ref))
+
+        t0 = time.perf_counter()
+        scenes = generate_circles(n, seed=0)
+        t_gen = time.perf_counter() - t0
+        write_scenes(Path(tmp) / "ours.h5", scenes)
+        t_ours = time.perf_counter() - t0
+        rows.append(("sslr gen-data circles", n, n / t_gen, n / t_ours))
+
+        t0 = time.perf_counter()
+        for name, count, seed in (("train", 64000, 0), ("test", 4000, 1)):
+            write_scenes(Path(tmp) / f"{name}.h5", generate_circles(count, seed=seed))
+        t_default = time.perf_counter() - t0
+    table = Table(title=f"Circles data generation ({os.cpu_count()} CPU cores)")
+    for col in ("method", "images", "generate images/s", "generate + HDF5 write images/s"):
+        table.add_column(col)
+    for name, count, g, w in rows:
+        table.add_row(name, str(count), f"{g:,.0f}", f"{w:,.0f}")
+    console.print(table)
+    console.print(f"default sets (64000 train + 4000 test, generate + write): [bold]{t_default:.1f} s[/bold]")
+
+
+# ----------------------------------------------------------------------------- training steps
+STEP_SCRIPT = r"""
+import json, resource, sys, time
+import torch
+from dataclasses import replace
+from torch.utils.flop_counter import FlopCounterMode
+from sslr_cli.config import get_preset
+from sslr_cli.data.loader import to_float_images
+from sslr_cli.engine.device import autocast
+from sslr_cli.engine.tasks import reconstruction_loss
+from sslr_cli.models import SetAutoencoder
+
+preset, generator, precision, r, batch, reps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+torch.manual_seed(0)
+cfg = replace(get_preset(preset).model, generator=generator, inner_steps=r)
+model = SetAutoencoder(cfg).train()
+opt = torch.optim.Adam(model.parameters(), 3e-4)
+x = to_float_images(torch.randint(0, 256, (batch, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8))
+dev = torch.device("cpu")
+
+def step():
+    with autocast(dev, precision):
+        _, rec = model(x)
+    loss = reconstruction_loss(rec.image, x, "sse")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+step()  # warm-up (allocations, oneDNN kernels)
+with FlopCounterMode(display=False) as fc:
+    step()
+flops = fc.get_total_flops()
+times = []
+for _ in range(reps):
+    t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
+a = torch.randn(2048, 2048); b = torch.randn(2048, 2048)
+a @ b
+t = time.perf_counter()
+for _ in range(5):
+    a @ b
+peak = 5 * 2 * 2048 ** 3 / (time.perf_counter() - t)
+best = min(times)
+print(json.dumps({"step_s": best, "median_s": sorted(times)[len(times) // 2], "flops": flops, "matmul_peak": peak,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_steps(configs: list[tuple[str, str, str, int]], batch: int, reps: int) -> None:
+    table = Table(title=f"Training step, batch {batch} (best of {reps}; {os.cpu_count()} CPU cores, torch threads = default)")
+    for col in ("preset", "generator", "r", "precision", "s/step", "images/s", "GFLOP/step", "GFLOP/s", "% of fp32 matmul peak", "peak RSS MB"):
+        table.add_column(col, justify="right")
+    for preset, generator, precision, r in configs:
+        proc = subprocess.run([sys.executable, "-c", STEP_SCRIPT, preset, generator, precision, str(r), str(batch), str(reps)],
+                              capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode != 0:
+            table.add_row(preset, generator, str(r), precision, "failed: " + proc.stderr.strip().splitlines()[-1][:60], *[""] * 5)
+            continue
+        m = json.loads(proc.stdout.strip().splitlines()[-1])
+        gflops = m["flops"] / 1e9
+        achieved = gflops / m["step_s"]
+        table.add_row(preset, generator, str(r) if generator == "srn" else "-", precision, f"{m['step_s']:.3f}",
+                      f"{batch / m['step_s']:.1f}", f"{gflops:.1f}", f"{achieved:.1f}",
+                      f"{100 * achieved * 1e9 / m['matmul_peak']:.0f}%  (peak {m['matmul_peak'] / 1e9:.0f})", f"{m['rss_mb']:.0f}")
+        console.print(f"  measured {preset}/{generator}/{precision}/r={r}: {m['step_s']:.3f} s/step", highlight=False)
+    console.print(table)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=("data", "steps", "clevr"), default=None)
+    ap.add_argument("--skip-paper", action="store_true", help="leave out the paper preset (minutes per step set on 2 cores)")
+    ap.add_argument("--n", type=int, default=4000, help="images for the generation comparison")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    console.print(f"[bold]sslr bench[/bold] on {os.cpu_count()} CPU cores, python {sys.version.split()[0]}")
+    if args.only in (None, "data"):
+        bench_data(args.n)
+    if args.only in (None, "steps"):
+        configs = []
+        for preset in ("tiny", "small") + (() if args.skip_paper else ("paper",)):
+            for precision in ("fp32", "bf16"):
+                configs.append((preset, "mlp", precision, 0))
+                configs.append((preset, "srn", precision, 10))
+            configs.append((preset, "srn", "fp32", 20))
+        bench_steps(configs, batch=32, reps=args.reps)
+    clevr = ROOT / "benchmarks" / "bench_clevr.py"
+    if args.only in (None, "clevr") and clevr.exists():
+        subprocess.run([sys.executable, str(clevr)], cwd=ROOT, check=False)
+
+
+if __name__ == "__main__":
+    main()

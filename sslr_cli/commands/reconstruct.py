@@ -49,7 +49,7 @@ def reconstruct_command(
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images of each --data file."),
     batch_size: int = typer.Option(100, "--batch-size", "-b", help="Images per forward pass."),
     samples: int = typer.Option(5, "--samples", help="Images in the decomposition figure (0 = no figure)."),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="Figure file [default: <out-dir>/reconstruct.png].", dir_okay=False),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="Figure file (default: <out-dir>/reconstruct.png).", dir_okay=False),
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
     seed: int = typer.Option(0, "--seed", help="Which images the figure shows (random, seeded)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),

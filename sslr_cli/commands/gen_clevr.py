@@ -1,0 +1,106 @@
+"""`sslr gen-data clevr`: render CLEVR-style scenes, or import a real CLEVR_v1.0 folder (--from)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.gen_data import OUT_ARG, app, dataset_summary
+from sslr_cli.data.clevr import COLOR_NAMES, MATERIALS, SHAPES, SIZE_NAMES, ClevrSpec, generate_clevr
+from sslr_cli.data.store import SceneArrays, _check_output, write_scenes
+from sslr_cli.errors import SSLRError
+
+
+def clevr_summary(scenes: SceneArrays, path: Path, seconds: float) -> dict:
+    """``dataset_summary`` with CLEVR's attribute names (its colour entry assumes circles)."""
+    summary = dataset_summary(scenes, path, seconds)
+    objects = scenes["objects"]
+    valid = ~np.isnan(objects[..., 0])
+    for key, names in (("shape", SHAPES), ("color", COLOR_NAMES), ("material", MATERIALS), ("size", SIZE_NAMES)):
+        column = objects[..., scenes.fields.index(key)][valid].astype(int)
+        summary[key + "s"] = {name: int((column == j).sum()) for j, name in enumerate(names)}
+    boxes = scenes["boxes"]
+    summary["hidden_objects"] = int((valid & np.isnan(boxes[..., 0])).sum())
+    summary["foreground_fraction"] = round(float((scenes["masks"] > 0).mean()), 4)
+    for flag in ("has_mask", "has_foreground"):
+        if flag in scenes.arrays:
+            summary["images_with_" + flag[4:]] = int(scenes[flag].sum())
+    summary["source"] = scenes.params.get("generator", "")
+    return summary
+
+
+def render_clevr_summary(s: dict) -> None:
+    table = Table(title=f"clevr dataset: {s['file']}", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("source", s["source"])
+    table.add_row("images", f"{s['images']} of {s['image_size']}x{s['image_size']}")
+    table.add_row("objects per image", ", ".join(f"{k}: {v}" for k, v in s["objects_per_image"].items()))
+    table.add_row("objects in all", f"{s['objects_total']} ({s['hidden_objects']} fully hidden)")
+    for key in ("shapes", "colors", "materials", "sizes"):
+        table.add_row(key, ", ".join(f"{k} {v}" for k, v in s[key].items()))
+    table.add_row("object pixels", f"{100 * s['foreground_fraction']:.1f}% of all pixels")
+    for key in ("images_with_mask", "images_with_foreground"):
+        if key in s:
+            table.add_row(key.replace("_", " "), str(s[key]))
+    table.add_row("seed", str(s["seed"]))
+    table.add_row("time", f"{s['seconds']:.2f} s ({s['images_per_second']:.0f} images/s, incl. writing)")
+    table.add_row("file size", f"{s['bytes'] / 1e6:.2f} MB")
+    out.print(table)
+
+
+@app.command("clevr")
+@user_errors
+def clevr(
+    out_path: Path = OUT_ARG,
+    n: Optional[int] = typer.Option(None, "--n", help="Number of rendered images [default: 10000]; with --from use --limit."),
+    size: int = typer.Option(128, "--size", help="Image side in pixels (the paper: 128)."),
+    min_objects: Optional[int] = typer.Option(None, "--min-objects", help="Fewest objects per scene [default: 3, as CLEVR]."),
+    max_objects: Optional[int] = typer.Option(None, "--max-objects", help="Most objects per scene [default: 10, as CLEVR]."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical scenes."),
+    source: Optional[Path] = typer.Option(None, "--from", help="Import a CLEVR_v1.0-layout folder instead of rendering.", file_okay=False),
+    split: str = typer.Option("train", "--split", help="With --from: train, val or test."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="With --from: import only the first N scenes (by image index)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """CLEVR-style scenes (Sec. 4.2): 3-10 shaded objects on a ground plane, with foreground, masks and boxes."""
+    if source is not None:
+        for flag, value in (("--n", n), ("--min-objects", min_objects), ("--max-objects", max_objects)):
+            if value is not None:
+                raise SSLRError(f"{flag}: not used with --from (the folder decides; use --limit to import fewer)")
+        from sslr_cli.data.clevr_import import import_clevr
+
+        total = limit
+
+        def make(advance):
+            return import_clevr(source, split, size, limit, advance)
+    else:
+        if limit is not None:
+            raise SSLRError("--limit: only with --from (use --n for rendered scenes)")
+        spec = ClevrSpec(size=size, min_objects=3 if min_objects is None else min_objects,
+                         max_objects=10 if max_objects is None else max_objects)
+        spec.validate()
+        total = 10000 if n is None else n
+        if total < 1:
+            raise SSLRError(f"--n {total}: need at least one image")
+
+        def make(advance):
+            return generate_clevr(total, spec, seed, advance)
+
+    _check_output(out_path, force)  # fail before spending time on rendering
+    t0 = time.perf_counter()
+    with progress_bar(disable=quiet or as_json) as bar:
+        task = bar.add_task("gen-data clevr", total=total, info="")
+        scenes = make(lambda k: bar.advance(task, k))
+        bar.update(task, info="writing")
+        write_scenes(out_path, scenes, force=force)
+    summary = clevr_summary(scenes, out_path, time.perf_counter() - t0)
+    print_json(summary) if as_json else render_clevr_summary(summary)

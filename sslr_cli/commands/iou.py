@@ -1,0 +1,126 @@
+"""`sslr iou`: Table 2 (overall and per-object IoU on CLEVR, App. B.2) plus ARI, for several checkpoints."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.errors import SSLRError
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+def _label(path: Path, generator: str) -> str:
+    path = Path(path)
+    if path.is_dir():
+        name = path.resolve().name
+    elif path.name in ("best.pt", "last.pt"):
+        name = path.resolve().parent.name + ("" if path.name == "best.pt" else "/last")
+    else:
+        name = path.stem
+    return f"{generator.upper()} {name}"
+
+
+def _load(path: Path, device, image_size: int):
+    """A reconstruction model from a checkpoint; the task and image size are checked first."""
+    from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
+    from sslr_cli.engine.tasks import get_task
+
+    state = read_checkpoint(path, map_location=device)
+    cfg = checkpoint_config(state)
+    if cfg.train.task != "reconstruct":
+        raise SSLRError(f"{path}: a {cfg.train.task!r} checkpoint; 'sslr iou' needs a reconstruction model")
+    if cfg.model.image_size != image_size:
+        raise SSLRError(f"{path}: the model works on {cfg.model.image_size}px images, --data has {image_size}px")
+    model = get_task("reconstruct").build_model(cfg)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise SSLRError(f"{path}: weights do not fit the model its config describes ({str(exc).splitlines()[0][:120]})") from None
+    return model.to(device).eval(), cfg
+
+
+def iou_command(
+    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used)."),
+    data: Path = typer.Option(..., "--data", "-d", help="A clevr dataset (gen-data clevr, rendered or imported).", dir_okay=False),
+    per_object_mode: str = typer.Option("paper", "--per-object-mode", help="paper: each non-empty element -> its closest GT box (App. B.2); reference: each padded GT slot -> its best element (the reference code)."),
+    threshold: float = typer.Option(0.01, "--threshold", help="A pixel is on when any channel is >= this (the paper: 0.01)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Table 2: overall IoU and per-object (Chamfer box) IoU on CLEVR, with ARI and foreground-ARI."""
+    _iou(**locals())
+
+
+@user_errors
+def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, device, quiet, as_json) -> None:
+    from sslr_cli.data.store import open_scenes
+    from sslr_cli.engine.device import resolve_device
+    from sslr_cli.experiments.iou import MODES, PAPER_TABLE2, measure_iou
+
+    if per_object_mode not in MODES:
+        raise SSLRError(f"--per-object-mode {per_object_mode!r}: choose one of {', '.join(MODES)}")
+    if not 0.0 < threshold < 1.0:
+        raise SSLRError(f"--threshold {threshold}: must be in (0, 1)")
+    if limit is not None and limit < 1:
+        raise SSLRError(f"--limit {limit}: must be >= 1")
+    if batch_size < 1:
+        raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
+    dev = resolve_device(device)
+    scene_file = open_scenes(data, "clevr")
+    names = ["images", "foreground", "boxes", "masks"] + [k for k in ("has_foreground", "has_mask") if k in scene_file.names]
+    models = []
+    for path in checkpoints:
+        model, cfg = _load(path, dev, scene_file.image_size)
+        models.append((_label(path, cfg.model.generator), path, model, cfg))
+    arrays = scene_file.load(names, limit=limit).arrays
+    n = len(arrays["images"])
+    if n == 0:
+        raise SSLRError(f"--data {data}: has no images")
+
+    results = []
+    with progress_bar(disable=quiet or as_json) as bar:
+        for label, _, model, _ in models:
+            job = bar.add_task(label, total=n, info="")
+            results.append(measure_iou(model, arrays, batch_size, dev, threshold,
+                                       on_batch=lambda k, job=job: bar.advance(job, k)))
+
+    payload = {
+        "data": str(data), "images": n, "threshold": threshold, "per_object_mode": per_object_mode,
+        "checkpoints": [{"label": label, "checkpoint": str(path), "generator": cfg.model.generator, "preset": cfg.preset,
+                         "per_object_iou": r.per_object(per_object_mode), **r.to_dict()}
+                        for (label, path, _, cfg), r in zip(models, results)],
+        "paper": PAPER_TABLE2,
+    }
+    if as_json:
+        print_json(payload)
+        return
+    mode_text = "each element -> closest GT box" if per_object_mode == "paper" else "reference code: each GT slot -> best element"
+    table = Table(title=f"Table 2: IoU on CLEVR ({data}, {n} images, threshold {threshold:g})")
+    table.add_column("Model Description")
+    for label, *_ in models:
+        table.add_column(label, justify="right")
+    for name in PAPER_TABLE2:
+        table.add_column(f"paper {name}", justify="right", style="dim")
+    paper = list(PAPER_TABLE2.values())
+    table.add_row("overall IoU", *[_num(r.overall_iou) for r in results], *[_num(p["overall_iou"]) for p in paper])
+    table.add_row(f"per-object IoU ({mode_text})", *[_num(r.per_object(per_object_mode)) for r in results],
+                  *[_num(p["per_object_iou"]) for p in paper])
+    table.add_row("ARI (responsibility segmentation)", *[_num(r.ari) for r in results], "—", "—")
+    table.add_row("foreground ARI", *[_num(r.fg_ari) for r in results], "—", "—")
+    table.add_row("non-empty elements (mean)", *[f"{r.mean_nonempty:.2f}" for r in results], "—", "—")
+    table.add_row("predicted boxes (mean)", *[f"{r.mean_boxes:.2f}" for r in results], "—", "—")
+    out.print(table)
+    skipped = [(k, v) for k, v in (("overall IoU", results[0].images_overall), ("ARI", results[0].images_ari)) if v < n]
+    for what, v in skipped:
+        out.print(f"[yellow]{what}: {v} of {n} images have the ground truth it needs (the rest are skipped)[/yellow]")

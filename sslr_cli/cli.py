@@ -9,6 +9,7 @@ import typer
 from sslr_cli import __version__
 from sslr_cli.commands import gen_data, train
 from sslr_cli.commands import interpolate, reconstruct, tsne
+from sslr_cli.commands import match
 from sslr_cli.commands import gen_clevr, iou  # gen_clevr registers `gen-data clevr` on gen_data.app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.command("train", help="Train SSLR-MLP or SSLR-SRN (reconstruction or set mat
 app.command("reconstruct", help="Table 1 (complete disentanglement), ARI, MSE and Fig. 3/8 for reconstruction checkpoints.")(reconstruct.reconstruct_command)
 app.command("interpolate", help="Fig. 2 (--mode shift) and Fig. 4 (--mode latent): responsibility and latent interpolation.")(interpolate.interpolate_command)
 app.command("tsne", help="Fig. 5/6: t-SNE of the latent elements of one-circle images, with consistency scores.")(tsne.tsne_command)
+app.command("match", help="Table 3: evaluate set-matching checkpoints on iso-circle pairs (seeds grouped).")(match.match_command)
 app.command("iou", help="Table 2: overall and per-object (Chamfer box) IoU on CLEVR, with ARI, for reconstruction checkpoints.")(iou.iou_command)
 
 

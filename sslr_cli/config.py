@@ -19,6 +19,7 @@ from typing import Any
 from sslr_cli.errors import SSLRError
 
 GENERATORS = ("mlp", "srn")
+MATCH_GENERATORS = GENERATORS + ("cnn",)  # "cnn": the naive CNN baseline of the set-matching task (no set)
 INIT_MODES = ("detached", "learned")
 
 
@@ -41,9 +42,11 @@ class ModelConfig:
     inner_momentum: float = 0.5
     init_mode: str = "detached"  # S0 gets gradient ("learned", the paper's text) or not ("detached", its code)
 
-    def validate(self) -> None:
-        if self.generator not in GENERATORS:
-            raise SSLRError(f"--generator {self.generator!r}: choose one of {', '.join(GENERATORS)}")
+    def validate(self, generators: tuple[str, ...] = GENERATORS) -> None:
+        if self.generator == "cnn" and "cnn" not in generators:
+            raise SSLRError("--generator cnn: the naive CNN baseline exists only for --task match")
+        if self.generator not in generators:
+            raise SSLRError(f"--generator {self.generator!r}: choose one of {', '.join(generators)}")
         if self.init_mode not in INIT_MODES:
             raise SSLRError(f"--init-mode {self.init_mode!r}: choose one of {', '.join(INIT_MODES)}")
         if self.agg not in ("mlp", "relation"):
@@ -125,7 +128,7 @@ class RunConfig:
     extra: dict = field(default_factory=dict)  # task-specific settings (e.g. matching head sizes)
 
     def validate(self) -> "RunConfig":
-        self.model.validate()
+        self.model.validate(MATCH_GENERATORS if self.train.task == "match" else GENERATORS)
         self.train.validate()
         return self
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -28,7 +29,7 @@ def default_preset(data: Path, task: str) -> str:
 def train_command(
     data: Path = typer.Argument(..., help="Training dataset (HDF5 from 'sslr gen-data').", dir_okay=False),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<preset>-<generator>-s<seed>]."),
-    generator: Optional[str] = typer.Option(None, "--generator", "-g", help="Set generator: mlp (SSLR-MLP) or srn (SSLR-SRN) [default: srn]."),
+    generator: Optional[str] = typer.Option(None, "--generator", "-g", help="Set generator: mlp (SSLR-MLP) or srn (SSLR-SRN) [default: srn]; cnn = the naive CNN baseline (--task match)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named settings: paper (GPU), small, tiny (CPU), clevr-paper, clevr-small [default: tiny; clevr-small for 128px data]."),
     task: str = typer.Option("reconstruct", "--task", help="reconstruct or match."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation dataset; without it --val-fraction of the training file is held out.", dir_okay=False),
@@ -50,6 +51,10 @@ def train_command(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run on CPU)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
     init: Optional[Path] = typer.Option(None, "--init", help="Initialise matching weights from this checkpoint.", dir_okay=False),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="One run per seed, e.g. 0,1,2, into OUT/seed-K (without --out: runs/<preset>-<generator>-s<K>)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default 0; 1e-4 for --task match with --recon-weight > 0, as the paper)."),
+    recon_weight: Optional[float] = typer.Option(None, "--recon-weight", help="--task match: add the reconstruction loss with this weight (the paper's 'SSLR-SRN (r + init)': 1, with --init)."),
+    extra: Optional[List[str]] = typer.Option(None, "--extra", help="--task match setting KEY=VALUE (repeatable): loc_dim, att_dim (default 5), match_weight (0.3125), cnn_lr (1e-5)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
     force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -62,7 +67,10 @@ def train_command(
 @user_errors
 def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epochs, max_minutes, batch_size, lr,
                   set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
-                  encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json) -> None:
+                  encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
+                  seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True):
+    if seeds is not None:  # first, while locals() are exactly the options
+        return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.engine.distributed import launch_training
 
@@ -74,8 +82,9 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     preset_name = preset or default_preset(data, task)
     if preset_name.startswith("clevr"):
         import sslr_cli.clevr_presets  # noqa: F401
-    if task == "match" and preset is None:
-        preset_name = "match-" + preset_name
+    if task == "match" and not preset_name.startswith("match-"):
+        preset_name = "match-" + preset_name  # --preset small --task match means match-small
+    if preset_name.startswith("match-"):
         import sslr_cli.engine.match_task  # noqa: F401  registers the matching presets
     base = get_preset(preset_name)
     cfg = base.with_overrides(
@@ -83,8 +92,15 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                    inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width),
         train=dict(task=task, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
-                   val_fraction=val_fraction),
+                   val_fraction=val_fraction, weight_decay=weight_decay),
     ).validate()
+    if cfg.train.task == "match":
+        from sslr_cli.engine.match_task import configure_matching
+
+        cfg = configure_matching(cfg, lr_given=lr is not None, weight_decay_given=weight_decay is not None,
+                                 recon_weight=recon_weight, extra=extra, init=init)
+    elif recon_weight is not None or extra:
+        raise SSLRError("--recon-weight/--extra: only for --task match")
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
     with progress_bar(disable=quiet or as_json) as bar:
@@ -105,6 +121,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         "train_loss": result.train_loss, "val_loss": result.last_val, "best_val_loss": result.best_val,
         "training_minutes": round(result.minutes, 3), "images_per_second": round(result.images_per_second, 1),
     }
+    if not report:  # one run of --seeds: the caller reports
+        return summary
     if as_json:
         print_json(summary)
         return
@@ -116,3 +134,40 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     out.print(table)
     if result.stopped == "interrupted":
         err.print("[yellow]interrupted: last.pt saved; continue with --resume[/yellow]")
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SSLRError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise SSLRError(f"--seeds {text!r}: give distinct seeds, e.g. 0,1,2")
+    return seeds
+
+
+def _train_seeds(args: dict) -> None:
+    """--seeds: the same training once per seed, into OUT/seed-K, then one summary table."""
+    if args["seed"] is not None:
+        raise SSLRError("--seeds: give either --seed or --seeds, not both")
+    summaries = []
+    for k in _parse_seeds(args["seeds"]):
+        run_out = None if args["out_dir"] is None else args["out_dir"] / f"seed-{k}"
+        options = {k2: v for k2, v in args.items() if k2 in inspect.signature(_run_training).parameters}
+        summary = _run_training(**{**options, "seeds": None, "seed": k, "out_dir": run_out, "report": False})
+        if summary is None:  # a non-zero rank of a distributed job prints nothing
+            return
+        summaries.append({"seed": k, **summary})
+        if summary["stopped"] == "interrupted":
+            break
+    if args["as_json"]:
+        print_json({"runs": summaries})
+        return
+    table = Table(title=f"sslr train --seeds {args['seeds']}")
+    for col in ("seed", "run", "stopped", "epochs", "train loss", "best val loss", "minutes"):
+        table.add_column(col, justify="left" if col in ("run", "stopped") else "right")
+    for r in summaries:
+        table.add_row(str(r["seed"]), r["run"], r["stopped"], str(r["epochs"]), f"{r['train_loss']:.5g}",
+                      f"{r['best_val_loss']:.5g}", f"{r['training_minutes']:.3g}")
+    out.print(table)
+    if summaries and summaries[-1]["stopped"] == "interrupted":
+        err.print("[yellow]interrupted: last.pt saved; continue with --resume --seeds ...[/yellow]")

@@ -1,0 +1,112 @@
+"""`sslr match`: evaluate set-matching checkpoints on iso-circle pairs and print Table 3."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from sslr_cli.commands.common import err, out, print_json, progress_bar, user_errors
+from sslr_cli.errors import SSLRError
+
+
+def _pm(stat, mean_fmt: str, std_fmt: str) -> str:
+    """"mean±std"; the mean alone for a single run (no spread to report)."""
+    if math.isnan(stat.mean):
+        return "—"
+    if math.isnan(stat.std):
+        return f"{stat.mean:{mean_fmt}}"
+    return f"{stat.mean:{mean_fmt}}±" + (_e(stat.std) if std_fmt == "e" else f"{stat.std:{std_fmt}}")
+
+
+def _e(x: float) -> str:
+    """Short scientific notation: 2.58e-4 -> "2.6e-4"."""
+    mantissa, exp = f"{x:.1e}".split("e")
+    return f"{mantissa}e{int(exp)}"
+
+
+def match_command(
+    checkpoints: List[Path] = typer.Argument(..., help="Matching checkpoints or run directories (from 'sslr train --task match')."),
+    data: Path = typer.Option(..., "--data", "-d", help="Iso-circles test pairs (HDF5 from 'sslr gen-data isocircles').", dir_okay=False),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Pairs per batch; the L2 error is a per-batch sum (the paper's code: 32)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N pairs."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Table 3: relative error and L2 error of each model (seeds grouped), beside the paper's."""
+    _run(checkpoints, data, batch_size, limit, device, quiet, as_json)
+
+
+@user_errors
+def _run(checkpoints, data, batch_size, limit, device, quiet, as_json) -> None:
+    import sslr_cli.engine.match_task  # noqa: F401  registers the task, so its checkpoints load
+    from sslr_cli.data.loader import scene_tensors
+    from sslr_cli.data.store import open_scenes
+    from sslr_cli.engine.device import resolve_device
+    from sslr_cli.experiments.matching import evaluate_checkpoint, group_runs
+
+    if batch_size < 1:
+        raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
+    if limit is not None and limit < 1:
+        raise SSLRError(f"--limit {limit}: must be >= 1")
+    dev = resolve_device(device)
+    scene_file = open_scenes(data, ("isocircles",))
+    pairs = scene_tensors(scene_file.load(["images", "images_b", "target"], limit=limit), ("images", "images_b", "target"))
+    n = int(pairs["target"].shape[0])
+    runs = []
+    with progress_bar(disable=quiet or as_json) as bar:
+        job = bar.add_task("match", total=n * len(checkpoints), info="")
+        for path in checkpoints:
+            bar.update(job, info=str(path))
+            runs.append(evaluate_checkpoint(path, pairs, scene_file.image_size, batch_size, dev,
+                                            on_batch=lambda k: bar.advance(job, k)))
+    rows = group_runs(runs)
+    for r in rows:
+        if len(set(r.seeds)) < len(r.seeds):
+            err.print(f"[yellow]warning: {r.name} has several runs with the same seed ({', '.join(r.checkpoints)}); "
+                      f"its std is not a spread over seeds[/yellow]")
+    batches = runs[0].evaluation.batches
+    zero = runs[0].evaluation.zero_targets
+    if as_json:
+        print_json({
+            "data": str(data), "pairs": n, "batch_size": batch_size, "batches": batches, "zero_targets": zero,
+            "definitions": {
+                "relative_error": "100 * mean over pairs of |pred - target| / target (pairs with target 0 left out)",
+                "l2_error": f"sum of squared errors over a batch of {batch_size} pairs, averaged over batches",
+                "mse": "mean over pairs of the squared error",
+            },
+            "rows": [{
+                "model": r.name, "label": r.model, "runs": len(r.seeds), "seeds": r.seeds, "checkpoints": r.checkpoints,
+                "relative_error": vars(r.relative_error), "l2_error": vars(r.l2_error), "mse": vars(r.mse),
+                "paper": None if r.paper is None else {"relative_error": {"mean": r.paper[0], "std": r.paper[1]},
+                                                       "l2_error": {"mean": r.paper[2], "std": r.paper[3]}},
+            } for r in rows],
+            "runs": [{"checkpoint": r.checkpoint, "model": r.model, "preset": r.preset, "seed": r.seed,
+                      "relative_error": r.evaluation.relative_error, "l2_error": r.evaluation.l2_error,
+                      "mse": r.evaluation.mse} for r in runs],
+        })
+        return
+    from sslr_cli.experiments.matching import PAPER_TABLE3
+
+    table = Table(title=f"Table 3: set matching, {n} pairs of {data}")
+    for col in ("Model", "n", "rel. error %", "L2 error", "MSE/pair"):
+        table.add_column(col, style="bold" if col == "Model" else None, justify="left" if col == "Model" else "right")
+    ordered = [(label, [r for r in rows if r.model == label]) for label in PAPER_TABLE3]
+    ordered += [(r.name, [r]) for r in rows if r.model not in PAPER_TABLE3]
+    for label, group in ordered:
+        for r in group:
+            table.add_row(r.name, str(len(r.seeds)), _pm(r.relative_error, ".2f", ".2f"),
+                          _pm(r.l2_error, ".4f", "e"), _pm(r.mse, ".3g", "e"))
+        paper = PAPER_TABLE3.get(label)
+        if paper:  # the paper's row right under ours (or alone when we have no run of it)
+            name = "  paper" if group else f"{label} (paper)"
+            table.add_row(name, "3", f"{paper[0]:.2f}±{paper[1]:.2f}", f"{paper[2]:.3f}±{_e(paper[3])}", "", style="dim")
+    out.print(table)
+    out.print(f"n = runs (seeds) of a model: mean±sample std over them. rel. error % = mean over pairs of "
+              f"|pred - target| / target" + (f" ({zero} pairs with target 0 left out)" if zero else "") + "; "
+              f"L2 error = sum of squared errors over a batch of {batch_size} pairs, averaged over the {batches} batches "
+              f"(as the paper's code); MSE/pair = mean squared error per pair.")

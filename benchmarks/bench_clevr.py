@@ -5,6 +5,7 @@ Not a test: nothing here asserts a time. Every figure is measured in this run on
     python benchmarks/bench_clevr.py                  # 200 images at 128px, plus the write
     python benchmarks/bench_clevr.py --n 500 --size 64
     python benchmarks/bench_clevr.py --step           # also one clevr-small training step (batch 16)
+    python benchmarks/bench_clevr.py --step --threads 1   # the step on one thread (a busy machine)
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--step", action="store_true", help="also time a clevr-small training step at batch 16")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for --step (0 = torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     r = bench_render(args.n, args.size, args.seed)
     table = Table(title=f"CLEVR-style renderer ({r['size']}x{r['size']}, one process)")

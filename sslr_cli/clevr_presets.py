@@ -6,7 +6,8 @@
   128x128 with widths 1024 -> 512 -> 256, Adam 3e-4, batch 32, binary cross-entropy against the
   foreground image (objects on black) while the input is the full image.
 - ``clevr-small``: the same structure narrowed for a 2-core CPU (trunk 16 -> 128 channels, decoder
-  128 -> 64 -> 32, H_agg hidden 64, z of 128); Adam 1e-3, batch 16.
+  128 -> 64 -> 32, H_agg hidden 64, z of 64: FSPool sorts z's channels over the 256 pairs in every
+  inner step, a large share of a CPU step); Adam 1e-3, batch 16.
 
 Importing this module registers both (``sslr train`` does so for 128px data and for any preset
 whose name starts with "clevr").
@@ -25,7 +26,7 @@ CLEVR_PAPER = RunConfig(
 
 CLEVR_SMALL = RunConfig(
     "clevr-small",
-    ModelConfig(image_size=128, encoder_width=16, embed_dim=128, set_size=16, element_dim=10, agg="relation",
+    ModelConfig(image_size=128, encoder_width=16, embed_dim=64, set_size=16, element_dim=10, agg="relation",
                 agg_hidden=64, fspool_pieces=20, decoder_width=32, inner_steps=10, inner_lr=8.0),
     TrainConfig(batch_size=16, lr=1e-3, optimizer="adam", loss="bce", target="foreground", late_epoch=-1),
 )

@@ -59,10 +59,10 @@ def render_clevr_summary(s: dict) -> None:
 @user_errors
 def clevr(
     out_path: Path = OUT_ARG,
-    n: Optional[int] = typer.Option(None, "--n", help="Number of rendered images [default: 10000]; with --from use --limit."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of rendered images (default: 10000); with --from use --limit."),
     size: int = typer.Option(128, "--size", help="Image side in pixels (the paper: 128)."),
-    min_objects: Optional[int] = typer.Option(None, "--min-objects", help="Fewest objects per scene [default: 3, as CLEVR]."),
-    max_objects: Optional[int] = typer.Option(None, "--max-objects", help="Most objects per scene [default: 10, as CLEVR]."),
+    min_objects: Optional[int] = typer.Option(None, "--min-objects", help="Fewest objects per scene (default: 3, as CLEVR)."),
+    max_objects: Optional[int] = typer.Option(None, "--max-objects", help="Most objects per scene (default: 10, as CLEVR)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical scenes."),
     source: Optional[Path] = typer.Option(None, "--from", help="Import a CLEVR_v1.0-layout folder instead of rendering.", file_okay=False),
     split: str = typer.Option("train", "--split", help="With --from: train, val or test."),

@@ -17,36 +17,6 @@ def _num(v: float | None) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
 
-def _label(path: Path, generator: str) -> str:
-    path = Path(path)
-    if path.is_dir():
-        name = path.resolve().name
-    elif path.name in ("best.pt", "last.pt"):
-        name = path.resolve().parent.name + ("" if path.name == "best.pt" else "/last")
-    else:
-        name = path.stem
-    return f"{generator.upper()} {name}"
-
-
-def _load(path: Path, device, image_size: int):
-    """A reconstruction model from a checkpoint; the task and image size are checked first."""
-    from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
-    from sslr_cli.engine.tasks import get_task
-
-    state = read_checkpoint(path, map_location=device)
-    cfg = checkpoint_config(state)
-    if cfg.train.task != "reconstruct":
-        raise SSLRError(f"{path}: a {cfg.train.task!r} checkpoint; 'sslr iou' needs a reconstruction model")
-    if cfg.model.image_size != image_size:
-        raise SSLRError(f"{path}: the model works on {cfg.model.image_size}px images, --data has {image_size}px")
-    model = get_task("reconstruct").build_model(cfg)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise SSLRError(f"{path}: weights do not fit the model its config describes ({str(exc).splitlines()[0][:120]})") from None
-    return model.to(device).eval(), cfg
-
-
 def iou_command(
     checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used)."),
     data: Path = typer.Option(..., "--data", "-d", help="A clevr dataset (gen-data clevr, rendered or imported).", dir_okay=False),
@@ -66,6 +36,7 @@ def iou_command(
 def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, device, quiet, as_json) -> None:
     from sslr_cli.data.store import open_scenes
     from sslr_cli.engine.device import resolve_device
+    from sslr_cli.experiments.checkpoints import load_models
     from sslr_cli.experiments.iou import MODES, PAPER_TABLE2, measure_iou
 
     if per_object_mode not in MODES:
@@ -79,10 +50,12 @@ def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, devic
     dev = resolve_device(device)
     scene_file = open_scenes(data, "clevr")
     names = ["images", "foreground", "boxes", "masks"] + [k for k in ("has_foreground", "has_mask") if k in scene_file.names]
-    models = []
-    for path in checkpoints:
-        model, cfg = _load(path, dev, scene_file.image_size)
-        models.append((_label(path, cfg.model.generator), path, model, cfg))
+    loaded = load_models(list(checkpoints), dev)  # checks the task; labels "SRN <run>"
+    for m in loaded:
+        if m.config.model.image_size != scene_file.image_size:
+            raise SSLRError(f"{m.path}: the model works on {m.config.model.image_size}px images, "
+                            f"--data has {scene_file.image_size}px")
+    models = [(m.label, m.path, m.model, m.config) for m in loaded]
     arrays = scene_file.load(names, limit=limit).arrays
     n = len(arrays["images"])
     if n == 0:

@@ -90,6 +90,8 @@ class TrainConfig:
     precision: str = "fp32"  # "fp32" or "bf16" (autocast)
     seed: int = 0
     log_every: int = 50  # steps between metrics.jsonl lines
+    compile: bool = False  # torch.compile the parts outside SRN's inner loop (engine/compile.py)
+    sync_bn: bool = True  # under torchrun: batch-norm statistics over the global batch (engine/sync_bn.py)
 
     def validate(self) -> None:
         if self.task not in ("reconstruct", "match"):

@@ -28,9 +28,9 @@ def default_preset(data: Path, task: str) -> str:
 
 def train_command(
     data: Path = typer.Argument(..., help="Training dataset (HDF5 from 'sslr gen-data').", dir_okay=False),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<preset>-<generator>-s<seed>]."),
-    generator: Optional[str] = typer.Option(None, "--generator", "-g", help="Set generator: mlp (SSLR-MLP) or srn (SSLR-SRN) [default: srn]; cnn = the naive CNN baseline (--task match)."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named settings: paper (GPU), small, tiny (CPU), clevr-paper, clevr-small [default: tiny; clevr-small for 128px data]."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<preset>-<generator>-s<seed>)."),
+    generator: Optional[str] = typer.Option(None, "--generator", "-g", help="Set generator: mlp (SSLR-MLP) or srn (SSLR-SRN) (default: srn); cnn = the naive CNN baseline (--task match)."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named settings: paper (GPU), small, tiny (CPU), clevr-paper, clevr-small (default: tiny; clevr-small for 128px data)."),
     task: str = typer.Option("reconstruct", "--task", help="reconstruct or match."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation dataset; without it --val-fraction of the training file is held out.", dir_okay=False),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Fraction held out for validation when no --val is given."),
@@ -55,6 +55,8 @@ def train_command(
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default 0; 1e-4 for --task match with --recon-weight > 0, as the paper)."),
     recon_weight: Optional[float] = typer.Option(None, "--recon-weight", help="--task match: add the reconstruction loss with this weight (the paper's 'SSLR-SRN (r + init)': 1, with --init)."),
     extra: Optional[List[str]] = typer.Option(None, "--extra", help="--task match setting KEY=VALUE (repeatable): loc_dim, att_dim (default 5), match_weight (0.3125), cnn_lr (1e-5)."),
+    compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model outside SRN's inner loop (opt-in; mainly for CUDA)."),
+    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="Under torchrun: batch-norm statistics over the global batch (default) or per rank."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
     force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -68,11 +70,11 @@ def train_command(
 def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epochs, max_minutes, batch_size, lr,
                   set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
-                  seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True):
+                  seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None):
     if seeds is not None:  # first, while locals() are exactly the options
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
-    from sslr_cli.engine.distributed import launch_training
+    from sslr_cli.engine.distributed import is_main_process, launch_training
 
     if not data.exists():
         raise SSLRError(f"{data}: no such file")
@@ -92,7 +94,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                    inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width),
         train=dict(task=task, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
-                   val_fraction=val_fraction, weight_decay=weight_decay),
+                   val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn),
     ).validate()
     if cfg.train.task == "match":
         from sslr_cli.engine.match_task import configure_matching
@@ -103,7 +105,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         raise SSLRError("--recon-weight/--extra: only for --task match")
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
-    with progress_bar(disable=quiet or as_json) as bar:
+    with progress_bar(disable=quiet or as_json or not is_main_process()) as bar:  # torchrun: rank 0 shows it
         job = bar.add_task("train", total=None, info="loading data")
 
         def on_progress(p: dict) -> None:
@@ -112,7 +114,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
 
         result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
                                  device=device, init=init, on_progress=on_progress,
-                                 resume_overrides=dict(epochs=epochs, max_minutes=max_minutes))
+                                 resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, compile=compile_))
     if result is None:  # a non-zero rank of a distributed job prints nothing
         return
     summary = {
@@ -134,6 +136,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     out.print(table)
     if result.stopped == "interrupted":
         err.print("[yellow]interrupted: last.pt saved; continue with --resume[/yellow]")
+
 
 def _parse_seeds(text: str) -> list[int]:
     try:

@@ -56,6 +56,26 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    # The collectives the loop needs; a single process needs none (engine/distributed.py has the DDP ones).
+    def on_main(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` run on rank 0 (its result or error reaches every rank)."""
+        return fn()
+
+    def mean(self, value: torch.Tensor) -> float:
+        """The mean of a per-rank scalar over the ranks (the global-batch loss)."""
+        return float(value)
+
+    def any(self, flag: bool) -> bool:
+        """Whether any rank says yes (so that every rank stops at the same step)."""
+        return flag
+
+    def sum(self, values: list[float]) -> list[float]:
+        return values
+
+    def shard(self, n: int) -> tuple[int, int]:
+        """This rank's [start, stop) of n evaluation samples."""
+        return 0, n
+
 
 def _split(scenes: SceneArrays, names: tuple[str, ...], fraction: float, seed: int):
     """Hold out ``fraction`` of the samples (a seeded random subset) for validation."""
@@ -101,8 +121,15 @@ def base_inner_steps(cfg: RunConfig) -> int:
 
 
 def evaluate_loss(task: Task, model: nn.Module, tensors: dict[str, torch.Tensor], cfg: RunConfig,
-                  device: torch.device, inner_steps: int, batch_size: int = 64) -> float:
-    """Mean loss over ``tensors`` in evaluation mode (the refinement runs without a graph)."""
+                  device: torch.device, inner_steps: int, batch_size: int = 64,
+                  dist: Distributed | None = None) -> float:
+    """Mean loss over ``tensors`` in evaluation mode (the refinement runs without a graph).
+
+    With ``dist``, each rank evaluates its shard and the sums are combined: every rank gets the same value.
+    """
+    if dist is not None:
+        start, stop = dist.shard(next(iter(tensors.values())).shape[0])
+        tensors = {k: v[start:stop] for k, v in tensors.items()}
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -114,6 +141,8 @@ def evaluate_loss(task: Task, model: nn.Module, tensors: dict[str, torch.Tensor]
             total += float(task.loss(model, batch, cfg, inner_steps)) * n
             count += n
     model.train(was_training)
+    if dist is not None:
+        total, count = dist.sum([total, float(count)])
     return total / max(count, 1)
 
 
@@ -151,16 +180,20 @@ def train(
     ``init``: a checkpoint whose weights initialise the model (matching weights that fit).
     ``resume_overrides``: training fields a resumed run may change (``epochs``, ``max_minutes``);
     the time budget counts the time of this call only.
-    ``dist``/``wrap_model``: set by the distributed launcher (rank 0 alone writes files).
+    ``dist``/``wrap_model(model, cfg)``: set by the distributed launcher (rank 0 alone writes files).
     """
     dist = dist or Distributed()
     out_dir = Path(out_dir)
     if resume:
-        if not (out_dir / "last.pt").exists():
-            raise SSLRError(f"--resume: {out_dir} has no last.pt to resume from")
-        state = read_checkpoint(out_dir / "last.pt")
+        def read_last() -> dict[str, Any]:
+            if not (out_dir / "last.pt").exists():
+                raise SSLRError(f"--resume: {out_dir} has no last.pt to resume from")
+            return read_checkpoint(out_dir / "last.pt")
+
+        state = dist.on_main(read_last)  # rank 0 reads, every rank gets the same state
         cfg = checkpoint_config(state)
-        allowed = {k: v for k, v in (resume_overrides or {}).items() if k in ("epochs", "max_minutes") and v is not None}
+        allowed = {k: v for k, v in (resume_overrides or {}).items()
+                   if k in ("epochs", "max_minutes", "compile") and v is not None}
         cfg = cfg.with_overrides(train=allowed)
     else:
         state = None
@@ -170,14 +203,15 @@ def train(
     train_t, val_t, image_size = load_training_data(task, cfg, data, val)
     if image_size != cfg.model.image_size:
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
-    if dist.is_main:
-        prepare_run_dir(out_dir, resume, force)
+    dist.on_main(lambda: prepare_run_dir(out_dir, resume, force))
 
     seed_everything(cfg.train.seed)
     model = task.build_model(cfg).to(dev)
     if init is not None and state is None:
-        load_matching_weights(model, read_checkpoint(init)["model"])
+        load_matching_weights(model, dist.on_main(lambda: read_checkpoint(init)["model"]))
     optimizer = make_optimizer(model, cfg)
+    # fp16 needs loss scaling against gradient underflow; bf16 has fp32's range and needs none
+    scaler = torch.amp.GradScaler("cuda") if cfg.train.precision == "fp16" else None
     epoch, start_batch, step, best_val, elapsed = 0, 0, 0, math.inf, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -185,9 +219,16 @@ def train(
         epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
         best_val, elapsed = state["best_val"], state["elapsed"]
         torch.set_rng_state(state["rng"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
     if dist.is_main:
         (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    net = wrap_model(model) if wrap_model else model
+    if cfg.train.compile:
+        from sslr_cli.engine.compile import compile_model
+
+        compile_model(model)
+    net = wrap_model(model, cfg) if wrap_model else model
+    pin = dev.type == "cuda"  # page-locked batches make the host-to-GPU copies asynchronous
     loader = BatchLoader(train_t, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed,
                          rank=dist.rank, world_size=dist.world_size)
     if len(loader) == 0:
@@ -212,13 +253,14 @@ def train(
             "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "epoch": ep, "batch": batch_index, "step": step, "best_val": best_val,
             "elapsed": elapsed, "rng": torch.get_rng_state(), "metrics": history[-1] if history else {},
+            "scaler": scaler.state_dict() if scaler is not None else {},
         })
 
     def validate(ep: int, r: int) -> float:
         nonlocal best_val
         if val_t is None:
             return math.nan
-        value = evaluate_loss(task, model, val_t, cfg, dev, r, cfg.train.batch_size)
+        value = evaluate_loss(task, model, val_t, cfg, dev, r, max(1, cfg.train.batch_size // dist.world_size), dist)
         if value < best_val:
             best_val = value
             checkpoint("best.pt", 0, ep)
@@ -232,21 +274,27 @@ def train(
             batch_index = start_batch
             for batch in loader.batches(epoch, start_batch):
                 t0 = time.perf_counter()
-                batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+                # index_select's output is pageable even from a pinned source, so the batch itself is pinned
+                batch = {k: (v.pin_memory() if pin else v).to(dev, non_blocking=True) for k, v in batch.items()}
                 with autocast(dev, cfg.train.precision):
                     loss = task.loss(net, batch, cfg, r)
-                if not torch.isfinite(loss):
+                value = dist.mean(loss.detach())  # the global batch's loss, the same on every rank
+                if not math.isfinite(value):
                     raise TrainingDiverged(
-                        f"training stopped: non-finite loss ({float(loss)}) at epoch {epoch} step {step}; "
+                        f"training stopped: non-finite loss ({value}) at epoch {epoch} step {step}; "
                         f"the last good checkpoint is {out_dir / 'last.pt'} (try a lower --lr)")
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 step += 1
                 batch_index += 1
                 dt = time.perf_counter() - t0
                 elapsed += dt
-                value = float(loss.detach())
                 ep_loss += value
                 ep_n += 1
                 images_seen += cfg.train.batch_size
@@ -257,7 +305,7 @@ def train(
                 if step % cfg.train.log_every == 0:
                     log({"kind": "step", "epoch": epoch, "step": step, "loss": value, "r": r,
                          "elapsed_s": round(elapsed, 3)})
-                if budget and elapsed - elapsed_at_start >= budget:
+                if budget and dist.any(elapsed - elapsed_at_start >= budget):
                     stopped = "time budget"
                     break
             train_loss = ep_loss / max(ep_n, 1)

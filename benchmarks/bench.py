@@ -23,7 +23,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=170)  # wide tables stay readable when piped to a file
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -161,13 +161,15 @@ def main() -> None:
     ap.add_argument("--skip-paper", action="store_true", help="leave out the paper preset (minutes per step set on 2 cores)")
     ap.add_argument("--n", type=int, default=4000, help="images for the generation comparison")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--presets", default="tiny,small,paper", help="comma-separated presets for the step table")
     args = ap.parse_args()
     console.print(f"[bold]sslr bench[/bold] on {os.cpu_count()} CPU cores, python {sys.version.split()[0]}")
     if args.only in (None, "data"):
         bench_data(args.n)
     if args.only in (None, "steps"):
         configs = []
-        for preset in ("tiny", "small") + (() if args.skip_paper else ("paper",)):
+        presets = [p for p in args.presets.split(",") if not (args.skip_paper and p == "paper")]
+        for preset in presets:
             for precision in ("fp32", "bf16"):
                 configs.append((preset, "mlp", precision, 0))
                 configs.append((preset, "srn", precision, 10))

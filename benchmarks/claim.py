@@ -8,6 +8,7 @@ exactly 1..5 circles, and resumes exactly. Prints a table and appends one JSON l
 
     python benchmarks/claim.py --preset tiny --minutes 10 --every 2.5
     python benchmarks/claim.py --preset tiny --set lr=2e-3 --set set_size=12 --tag lr2e-3-s12
+    python benchmarks/claim.py --tag lr2e-3-s12 --resume --minutes 10     # 10 more minutes of the same runs
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def worker(generator: str, args, model_over: dict, train_over: dict, train_path:
                               train={**train_over, "max_minutes": args.every, "epochs": 10_000, "val_fraction": 0.0})
     run = Path(args.out) / f"{args.tag}-{generator}"
     done = 0.0
-    first = True
+    first = not args.resume
     while done < args.minutes - 1e-6:
         train(train_path, run, cfg, resume=not first, force=first, device="cpu",
               resume_overrides={"max_minutes": min(args.every, args.minutes - done), "epochs": 10_000})
@@ -109,6 +110,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench-out/claim-runs")
     ap.add_argument("--log", default="bench-out/claim.jsonl")
     ap.add_argument("--generators", default="srn,mlp")
+    ap.add_argument("--resume", action="store_true", help="continue the runs of --tag for --minutes more")
     args = ap.parse_args()
     args.tag = args.tag or args.preset
     model_over, train_over = parse_sets(args.set)

@@ -16,6 +16,15 @@ class Refinement:
     inner_losses: list[float]
 
 
+def _fresh_start(s: torch.Tensor) -> torch.Tensor:
+    """A graph-free copy of ``s`` that autograd can differentiate with respect to.
+
+    The clone makes it a non-leaf: torch's module-tracking tools (FlopCounterMode, used by
+    `make bench`) reject ``autograd.grad`` through module hooks when the input is a leaf.
+    """
+    return s.detach().requires_grad_(True).clone()
+
+
 class SetRefiner(nn.Module):
     """The Set Refiner Network's inner loop (Eq. 5).
 
@@ -43,7 +52,7 @@ class SetRefiner(nn.Module):
             if differentiable and s0.requires_grad:
                 s = s0
             else:
-                s = s0.detach().requires_grad_(True)
+                s = _fresh_start(s0)
             if not differentiable:
                 z = z.detach()
             velocity = None
@@ -53,7 +62,7 @@ class SetRefiner(nn.Module):
                 velocity = grad if velocity is None else self.momentum * velocity + grad
                 s = s - self.lr * velocity
                 if not differentiable:
-                    s = s.detach().requires_grad_(True)
+                    s = _fresh_start(s)
                     velocity = velocity.detach()
                 losses.append(float(loss.detach()))
         if not differentiable:

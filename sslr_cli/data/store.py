@@ -79,8 +79,9 @@ def _check_output(path: Path, force: bool) -> None:
     if path.exists() and path.is_dir():
         raise SSLRError(f"{path}: is a directory")
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        raise SSLRError(f"{path}: folder {parent} does not exist")
+    if parent.exists() and not parent.is_dir():
+        raise SSLRError(f"{path}: {parent} is not a folder")
+    parent.mkdir(parents=True, exist_ok=True)  # `sslr gen-data circles data/x.h5` makes data/
 
 
 @contextmanager

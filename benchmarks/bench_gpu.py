@@ -35,6 +35,7 @@ def measure(preset: str, generator: str, r: int, batch: int, precision: str, ste
     from sslr_cli.data.circles import generate_circles
     from sslr_cli.engine.device import autocast
     from sslr_cli.engine.tasks import get_task
+    from sslr_cli.engine.train import optimizer_step
 
     dev = torch.device("cuda")
     base = get_preset(preset)
@@ -55,14 +56,7 @@ def measure(preset: str, generator: str, r: int, batch: int, precision: str, ste
         batch_t = {"images": images.pin_memory().to(dev, non_blocking=True)}
         with autocast(dev, precision):
             loss = task.loss(model, batch_t, cfg, r)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is None:
-            loss.backward()
-            optimizer.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+        optimizer_step(loss, optimizer, scaler)
         return float(loss.detach())  # the loop reads the loss every step: a host sync, as here
 
     for _ in range(warmup):

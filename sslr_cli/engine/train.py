@@ -283,14 +283,7 @@ def train(
                     raise TrainingDiverged(
                         f"training stopped: non-finite loss ({value}) at epoch {epoch} step {step}; "
                         f"the last good checkpoint is {out_dir / 'last.pt'} (try a lower --lr)")
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is None:
-                    loss.backward()
-                    optimizer.step()
-                else:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
+                optimizer_step(loss, optimizer, scaler)
                 step += 1
                 batch_index += 1
                 dt = time.perf_counter() - t0
@@ -330,6 +323,18 @@ def train(
     wall = time.perf_counter() - t_run
     return TrainResult(out_dir, epoch, step, best_val, last_val, train_loss, elapsed / 60.0,
                        images_seen / max(wall, 1e-9), stopped, history)
+
+
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None) -> None:
+    """Backward and update; with fp16's GradScaler the loss is scaled and the step skipped on overflow."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
 
 def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

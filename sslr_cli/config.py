@@ -157,20 +157,19 @@ class RunConfig:
 
 PRESETS: dict[str, RunConfig] = {
     "paper": RunConfig("paper", ModelConfig(), TrainConfig()),
-    # CPU presets, measured on a 2-core CPU (benchmarks/claim.py; numbers in README "CPU presets"):
-    # bf16 autocast makes a tiny SRN step 1.7x faster there (0.39 -> 0.23 s at batch 32, one thread),
-    # and a learned S0 reached the higher Table-1 rate at the paper's 0.1 threshold within 10 minutes
-    # (26.4 % vs 9.8 % for one circle; the detached S0 led at threshold 0.5). Use --precision fp32 on
-    # CPUs without native bf16.
+    # CPU presets, measured on a 2-core CPU (benchmarks/claim.py; numbers in README "What the CPU
+    # presets reach"): bf16 autocast makes a tiny SRN step 1.7x faster at one thread (0.39 -> 0.23 s,
+    # batch 32); with Adam 3e-3 and the reference code's detached S0, SRN led MLP (same settings) on
+    # 2..5 circles after 10 minutes and kept rising at 20. Use --precision fp32 on CPUs without bf16.
     "small": RunConfig(
         "small",
-        ModelConfig(encoder_width=32, decoder_width=64, agg_hidden=256, init_mode="learned"),
-        TrainConfig(batch_size=32, lr=1e-3, late_epoch=-1, precision="bf16"),
+        ModelConfig(encoder_width=32, decoder_width=64, agg_hidden=256),
+        TrainConfig(batch_size=32, lr=3e-3, late_epoch=-1, precision="bf16"),
     ),
     "tiny": RunConfig(
         "tiny",
-        ModelConfig(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64, init_mode="learned"),
-        TrainConfig(batch_size=32, lr=1e-3, late_epoch=-1, precision="bf16"),
+        ModelConfig(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64),
+        TrainConfig(batch_size=32, lr=3e-3, late_epoch=-1, precision="bf16"),
     ),
 }
 

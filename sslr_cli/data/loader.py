@@ -23,11 +23,6 @@ def to_float_images(images: torch.Tensor) -> torch.Tensor:
     return images.permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def images_to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float (B, 3, H, W) in [0, 1] -> uint8 numpy (B, H, W, 3), for saving figures."""
-    return (images.detach().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
-
-
 class BatchLoader:
     """Shuffled mini-batches of named tensors that share their first dimension.
 

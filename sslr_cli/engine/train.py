@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -361,6 +360,3 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         raise SSLRError(f"{path}: weights do not fit the model its config describes ({str(exc).splitlines()[0][:120]})") from None
     return model.to(dev).eval(), cfg, state
 
-
-def to_numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().float().cpu().numpy()

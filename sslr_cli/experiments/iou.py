@@ -44,9 +44,9 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 import torch
-from sklearn.metrics import adjusted_rand_score
 
 from sslr_cli.data.loader import to_float_images
+from sslr_cli.experiments.disentanglement import ari_scores
 
 THRESHOLD = 0.01
 MODES = ("paper", "reference")
@@ -152,14 +152,6 @@ def segmentation(element_images: np.ndarray, threshold: float = THRESHOLD) -> np
     return np.where(drawn, labels, 0)
 
 
-def ari_pair(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
-    """(ARI over all pixels, foreground-ARI over true > 0; NaN without foreground) for one image."""
-    pred, true = pred.ravel(), true.ravel()
-    fg = true > 0
-    return (float(adjusted_rand_score(true, pred)),
-            float(adjusted_rand_score(true[fg], pred[fg])) if fg.any() else math.nan)
-
-
 @dataclass
 class ImageScores:
     """Per-image values (NaN where an image is skipped)."""
@@ -197,8 +189,8 @@ def score_images(image: np.ndarray, element_images: np.ndarray, foreground: np.n
         gt = gt_box_masks(boxes[i], h, w)
         paper[i] = per_object_iou_paper(pred_boxes, nonempty[i], gt)
         reference[i] = per_object_iou_reference(pred_boxes, gt)
-        if has_mask[i]:
-            ari[i], fg_ari[i] = ari_pair(seg[i], masks[i])
+    if has_mask.any():  # one ARI implementation for circles and CLEVR
+        ari[has_mask], fg_ari[has_mask] = ari_scores(seg[has_mask], masks[has_mask])
     return ImageScores(overall, paper, reference, ari, fg_ari, nonempty.sum(1), n_boxes)
 
 

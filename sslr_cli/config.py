@@ -86,6 +86,7 @@ class TrainConfig:
     late_inner_steps: int = 20  # r after the switch (the reference: 10 -> 20 at epoch 20)
     late_epoch: int = 20  # epoch (0-based) from which late_inner_steps is used; -1 = never
     max_minutes: float = 0.0  # stop cleanly after this much training time; 0 = no limit
+    max_steps: int = 0  # stop cleanly once the run has taken this many optimizer steps in all; 0 = no limit
     val_fraction: float = 0.05  # held out from the training file when no --val is given
     precision: str = "fp32"  # "fp32" or "bf16" (autocast)
     seed: int = 0
@@ -112,6 +113,8 @@ class TrainConfig:
             raise SSLRError(f"--precision {self.precision!r}: choose fp32, bf16 or fp16")
         if self.max_minutes < 0:
             raise SSLRError(f"--max-minutes {self.max_minutes}: must be >= 0")
+        if self.max_steps < 0:
+            raise SSLRError(f"--max-steps {self.max_steps}: must be >= 0")
 
     def inner_steps_at(self, epoch: int, base: int) -> int:
         """r for an epoch: ``base`` until ``late_epoch``, then ``late_inner_steps``."""

@@ -70,6 +70,18 @@ def test_resume_mid_epoch_after_time_budget(tmp_path, circles_file):
     assert losses(tmp_path / "full") == losses(tmp_path / "part")
 
 
+def test_step_budget_counts_the_whole_run_and_resumes_exactly(tmp_path, circles_file):
+    cfg = tiny_run("mlp", epochs=2, log_every=1)
+    full = train(circles_file, tmp_path / "full", cfg, device="cpu")
+    assert full.steps > 3  # the budget below must stop mid-run
+    part = train(circles_file, tmp_path / "part", replace(cfg, train=replace(cfg.train, max_steps=3)), device="cpu")
+    assert part.stopped == "step budget" and part.steps == 3
+    again = train(circles_file, tmp_path / "part", cfg, resume=True, resume_overrides={"max_steps": 3}, device="cpu")
+    assert again.steps == 3 and again.stopped == "step budget"  # already there: the budget is of the run, not of the call
+    train(circles_file, tmp_path / "part", cfg, resume=True, resume_overrides={"max_steps": 0}, device="cpu")
+    assert losses(tmp_path / "full") == losses(tmp_path / "part")
+
+
 def test_same_seed_same_run(tmp_path, circles_file):
     cfg = tiny_run("srn")
     train(circles_file, tmp_path / "a", cfg, device="cpu")

@@ -36,6 +36,7 @@ def train_command(
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Fraction held out for validation when no --val is given."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Number of epochs."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop cleanly after this many minutes of training (0 = no limit)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop cleanly once the run has taken this many optimizer steps in all (0 = no limit)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Global batch size (split across ranks under torchrun)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
     set_size: Optional[int] = typer.Option(None, "--set-size", help="|S|, number of set elements (the paper's code: 16; its text: 32)."),
@@ -67,7 +68,7 @@ def train_command(
 
 
 @user_errors
-def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epochs, max_minutes, batch_size, lr,
+def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epochs, max_minutes, max_steps, batch_size, lr,
                   set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
                   seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None):
@@ -92,7 +93,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     cfg = base.with_overrides(
         model=dict(generator=generator, set_size=set_size, element_dim=element_dim, inner_steps=inner_steps,
                    inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width),
-        train=dict(task=task, epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
+        train=dict(task=task, epochs=epochs, max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
                    val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn),
     ).validate()
@@ -114,7 +115,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
 
         result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
                                  device=device, init=init, on_progress=on_progress,
-                                 resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, compile=compile_))
+                                 resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps,
+                                                                   compile=compile_))
     if result is None:  # a non-zero rank of a distributed job prints nothing
         return
     summary = {

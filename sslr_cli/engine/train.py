@@ -177,8 +177,8 @@ def train(
     """Train ``cfg`` on ``data`` into ``out_dir``. ``on_progress`` gets a dict after every step.
 
     ``init``: a checkpoint whose weights initialise the model (matching weights that fit).
-    ``resume_overrides``: training fields a resumed run may change (``epochs``, ``max_minutes``);
-    the time budget counts the time of this call only.
+    ``resume_overrides``: training fields a resumed run may change (``epochs``, ``max_minutes``,
+    ``max_steps``); the time budget counts the time of this call only, the step budget the whole run.
     ``dist``/``wrap_model(model, cfg)``: set by the distributed launcher (rank 0 alone writes files).
     """
     dist = dist or Distributed()
@@ -192,7 +192,7 @@ def train(
         state = dist.on_main(read_last)  # rank 0 reads, every rank gets the same state
         cfg = checkpoint_config(state)
         allowed = {k: v for k, v in (resume_overrides or {}).items()
-                   if k in ("epochs", "max_minutes", "compile") and v is not None}
+                   if k in ("epochs", "max_minutes", "max_steps", "compile") and v is not None}
         cfg = cfg.with_overrides(train=allowed)
     else:
         state = None
@@ -265,9 +265,12 @@ def train(
             checkpoint("best.pt", 0, ep)
         return value
 
+    max_steps = cfg.train.max_steps
+    if max_steps and step >= max_steps:
+        stopped = "step budget"
     model.train()
     try:
-        while epoch < cfg.train.epochs:
+        while epoch < cfg.train.epochs and not (max_steps and step >= max_steps):
             r = cfg.train.inner_steps_at(epoch, base_inner_steps(cfg))
             ep_loss, ep_n, t_epoch = 0.0, 0, time.perf_counter()
             batch_index = start_batch
@@ -299,6 +302,9 @@ def train(
                          "elapsed_s": round(elapsed, 3)})
                 if budget and dist.any(elapsed - elapsed_at_start >= budget):
                     stopped = "time budget"
+                    break
+                if max_steps and step >= max_steps:
+                    stopped = "step budget"
                     break
             train_loss = ep_loss / max(ep_n, 1)
             start_batch = 0 if stopped == "finished" else batch_index

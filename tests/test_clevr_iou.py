@@ -190,6 +190,26 @@ def test_tiny_clevr_model_trains_on_the_foreground(clevr_run):
     torch.testing.assert_close(loss, reconstruction_loss(rec.image, to_float_images(batch["foreground"]), "bce"))
 
 
+def test_bce_loss_switches_autocast_off(monkeypatch):
+    # CUDA's autocast raises on binary_cross_entropy ("unsafe to autocast"), so the loss must call it
+    # with autocast off; checked on CPU by watching the autocast state inside the call.
+    torch.manual_seed(0)
+    image, target = torch.rand(2, 3, 8, 8), (torch.rand(2, 3, 8, 8) > 0.5).float()
+    plain = reconstruction_loss(image, target, "bce")
+    real, seen = torch.nn.functional.binary_cross_entropy, []
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy", spy)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = reconstruction_loss(image, target, "bce")
+    assert seen == [False]
+    assert inside.dtype == torch.float32
+    torch.testing.assert_close(inside, plain)
+
+
 def test_iou_cli_json_and_table(clevr_run):
     data, run, _ = clevr_run
     r = runner.invoke(app, ["iou", str(run), str(run / "last.pt"), "--data", str(data), "--limit", "5",

@@ -33,7 +33,9 @@ def reconstruction_loss(image: torch.Tensor, target: torch.Tensor, kind: str) ->
     image = image.float()
     if kind == "sse":
         return (image - target).pow(2).flatten(1).sum(1).mean()
-    return F.binary_cross_entropy(image.clamp(1e-6, 1 - 1e-6), target)
+    # CUDA's autocast refuses binary_cross_entropy outright ("unsafe to autocast"), even on fp32 inputs
+    with torch.autocast(image.device.type, enabled=False):
+        return F.binary_cross_entropy(image.clamp(1e-6, 1 - 1e-6), target.float())
 
 
 @dataclass

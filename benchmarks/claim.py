@@ -17,11 +17,14 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install too
 
 
 def parse_sets(items: list[str]) -> tuple[dict, dict]:

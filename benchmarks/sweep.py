@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install too
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from claim import ensure_data, parse_sets  # noqa: E402
+from claim import ensure_data, load_eval_images, parse_sets, table1  # noqa: E402
 
 
 def read_sweep(path: Path) -> list[tuple[str, str, list[str]]]:
@@ -43,15 +43,12 @@ def read_sweep(path: Path) -> list[tuple[str, str, list[str]]]:
 
 
 def worker(name: str, preset: str, sets: list[str], args, train_path: Path, evals: dict, out: "mp.Queue") -> None:
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
     from sslr_cli.config import get_preset
-    from sslr_cli.data.store import open_scenes
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.engine.train import train
-    from sslr_cli.experiments.disentanglement import measure_disentanglement
 
     model_over, train_over = parse_sets(sets)
     milestones = sorted(args.milestones)
@@ -59,7 +56,7 @@ def worker(name: str, preset: str, sets: list[str], args, train_path: Path, eval
         model=model_over,
         train={**train_over, "max_steps": milestones[-1], "epochs": 10_000, "val_fraction": 0.0, "log_every": 10_000})
     dev = resolve_device(args.device)
-    images = {k: torch.from_numpy(open_scenes(p).load(["images"])["images"]) for k, p in evals.items()}
+    images = load_eval_images(evals)
     held: dict = {}
     t0 = time.perf_counter()
 
@@ -70,18 +67,13 @@ def worker(name: str, preset: str, sets: list[str], args, train_path: Path, eval
     def on_progress(p: dict) -> None:
         if p["step"] not in milestones:
             return
-        model = held["model"]
         t_eval = time.perf_counter()
-        rates, rates05, mse = {}, {}, []
-        for k, x in images.items():
-            res = measure_disentanglement(model, x, np.full(x.shape[0], k), 0.1, (0.5,), batch_size=250, device=dev)
-            rates[k], rates05[k] = res.rates[k], res.extra_thresholds[0.5][k]
-            mse.append(res.mse)
-        model.train()
+        result = table1(held["model"], images, dev)
+        held["model"].train()
         out.put({"name": name, "preset": preset, "sets": sets, "generator": cfg.model.generator, "step": p["step"],
                  "epoch": p["epoch"], "train_minutes": round(p["elapsed"] / 60, 3),
                  "wall_s": round(time.perf_counter() - t0, 1), "eval_s": round(time.perf_counter() - t_eval, 1),
-                 "loss": p["loss"], "mse": float(np.mean(mse)), "rates": rates, "rates_0.5": rates05})
+                 "loss": p["loss"], **result})
 
     try:
         train(train_path, Path(args.runs) / name, cfg, force=True, device=args.device, on_progress=on_progress,

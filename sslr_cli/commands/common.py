@@ -6,7 +6,7 @@ import functools
 import json
 import math
 import sys
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import typer
 from rich.console import Console
@@ -17,6 +17,10 @@ from sslr_cli.errors import SSLRError
 # Results go to stdout; progress and errors to stderr, so `--json` output stays clean for scripts.
 out = Console()
 err = Console(stderr=True)
+
+# Options every command declares the same way: `device: DeviceOption = "auto"`, `quiet: QuietOption = False`.
+DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def user_errors(fn: Callable) -> Callable:

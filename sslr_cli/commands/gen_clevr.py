@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.commands.gen_data import OUT_ARG, app, dataset_summary
 from sslr_cli.data.clevr import COLOR_NAMES, MATERIALS, SHAPES, SIZE_NAMES, ClevrSpec, generate_clevr
 from sslr_cli.data.store import SceneArrays, _check_output, write_scenes
@@ -68,7 +68,7 @@ def clevr(
     split: str = typer.Option("train", "--split", help="With --from: train, val or test."),
     limit: Optional[int] = typer.Option(None, "--limit", help="With --from: import only the first N scenes (by image index)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """CLEVR-style scenes (Sec. 4.2): 3-10 shaded objects on a ground plane, with foreground, masks and boxes."""

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
 from sslr_cli.data.store import SceneArrays, _check_output, write_scenes
 from sslr_cli.errors import SSLRError
@@ -100,7 +100,7 @@ def circles(
     size: int = typer.Option(64, "--size", help="Image side in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives byte-identical images."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """The paper's Circles Dataset (Sec. 4.1): 0-10 red/green circles, radius 1-11, no same-colour overlap."""
@@ -123,7 +123,7 @@ def isocircles(
     size: int = typer.Option(64, "--size", help="Image side in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives byte-identical pairs."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Set-matching pairs (Sec. 4.3): the same circles at new places; target = sum of squared moves / size^2."""

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -30,8 +30,8 @@ def interpolate_command(
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
     no_figure: bool = typer.Option(False, "--no-figure", help="Print the table only."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Fig. 2 (--mode shift) and Fig. 4 (--mode latent): responsibility hand-over and latent interpolation."""

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -24,8 +24,8 @@ def iou_command(
     threshold: float = typer.Option(0.01, "--threshold", help="A pixel is on when any channel is >= this (the paper: 0.01)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Table 2: overall IoU and per-object (Chamfer box) IoU on CLEVR, with ARI and foreground-ARI."""

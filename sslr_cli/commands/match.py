@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import err, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, QuietOption, err, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -33,8 +33,8 @@ def match_command(
     data: Path = typer.Option(..., "--data", "-d", help="Iso-circles test pairs (HDF5 from 'sslr gen-data isocircles').", dir_okay=False),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Pairs per batch; the L2 error is a per-batch sum (the paper's code: 32)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N pairs."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Table 3: relative error and L2 error of each model (seeds grouped), beside the paper's."""

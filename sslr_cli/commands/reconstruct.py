@@ -12,7 +12,7 @@ import torch
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
 SECONDARY_THRESHOLD = 0.5  # issue 5: SRN's elements carry faint residue; report the looser threshold too
@@ -53,8 +53,8 @@ def reconstruct_command(
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
     seed: int = typer.Option(0, "--seed", help="Which images the figure shows (random, seeded)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Table 1: % of images completely disentangled per number of circles, plus ARI, FG-ARI and MSE; Fig. 3/8."""

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import err, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, QuietOption, err, out, print_json, progress_bar, user_errors
 from sslr_cli.config import get_preset
 from sslr_cli.errors import SSLRError
 
@@ -50,7 +50,7 @@ def train_command(
     decoder_width: Optional[int] = typer.Option(None, "--decoder-width", help="Decoder width w (channels 4w..w)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast) or fp16 (CUDA only)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run on CPU)."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    device: DeviceOption = "auto",
     init: Optional[Path] = typer.Option(None, "--init", help="Initialise matching weights from this checkpoint.", dir_okay=False),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="One run per seed, e.g. 0,1,2, into OUT/seed-K (without --out: runs/<preset>-<generator>-s<K>)."),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default 0; 1e-4 for --task match with --recon-weight > 0, as the paper)."),
@@ -60,7 +60,7 @@ def train_command(
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="Under torchrun: batch-norm statistics over the global batch (default) or per rank."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
     force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train SSLR-MLP or SSLR-SRN; writes config.json, metrics.jsonl, last.pt and best.pt."""

@@ -98,8 +98,19 @@ def worker(generator: str, args, model_over: dict, train_over: dict, train_path:
     cfg = base.with_overrides(model={**model_over, "generator": generator},
                               train={**train_over, "max_minutes": args.every, "epochs": 10_000, "val_fraction": 0.0})
     run = Path(args.out) / f"{args.tag}-{generator}"
-    done = 0.0
     first = not args.resume
+    if args.steps:  # a step budget: the same run whatever else shares the machine (and a fixed lr schedule)
+        total = args.steps[generator]
+        cfg = cfg.with_overrides(train={"max_minutes": 0.0, "schedule_steps": cfg.train.schedule_steps or total})
+        milestones = sorted({min(total, m) for m in range(args.every_steps, total + args.every_steps, args.every_steps)})
+        for m in milestones:
+            train(train_path, run, cfg, resume=not first, force=first, device="cpu",
+                  resume_overrides={"max_minutes": 0.0, "max_steps": m, "epochs": 10_000})
+            first = False
+            queue.put({"generator": generator, **evaluate(run, evals)})
+        queue.put({"generator": generator, "done": True})
+        return
+    done = 0.0
     while done < args.minutes - 1e-6:
         train(train_path, run, cfg, resume=not first, force=first, device="cpu",
               resume_overrides={"max_minutes": min(args.every, args.minutes - done), "epochs": 10_000})
@@ -123,7 +134,12 @@ def main() -> None:
     ap.add_argument("--log", default="bench-out/claim.jsonl")
     ap.add_argument("--generators", default="srn,mlp")
     ap.add_argument("--resume", action="store_true", help="continue the runs of --tag for --minutes more")
+    ap.add_argument("--steps", default=None,
+                    help="step budgets instead of minutes, e.g. srn=12000,mlp=13500 (the lr schedule spans them)")
+    ap.add_argument("--every-steps", type=int, default=2000, help="with --steps: measure every this many steps")
     args = ap.parse_args()
+    if args.steps:
+        args.steps = {k: int(v) for k, v in (item.split("=") for item in args.steps.split(","))}
     args.tag = args.tag or args.preset
     model_over, train_over = parse_sets(args.set)
     train_path, evals = ensure_data(Path(args.data), args.n_train, args.n_eval)

@@ -13,6 +13,7 @@ checkpoint alone. Presets:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from sslr_cli.errors import SSLRError
 GENERATORS = ("mlp", "srn")
 MATCH_GENERATORS = GENERATORS + ("cnn",)  # "cnn": the naive CNN baseline of the set-matching task (no set)
 INIT_MODES = ("detached", "learned")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class TrainConfig:
     late_epoch: int = 20  # epoch (0-based) from which late_inner_steps is used; -1 = never
     max_minutes: float = 0.0  # stop cleanly after this much training time; 0 = no limit
     max_steps: int = 0  # stop cleanly once the run has taken this many optimizer steps in all; 0 = no limit
+    lr_schedule: str = "constant"  # "constant", or "cosine": linear warm-up, then cosine decay to lr * min_lr_ratio
+    warmup_steps: int = 0  # steps of linear warm-up from lr/warmup_steps to lr (any schedule)
+    schedule_steps: int = 0  # steps the cosine spans; 0 = max_steps, else epochs x batches per epoch
+    min_lr_ratio: float = 0.0  # the cosine's final lr as a fraction of lr
     val_fraction: float = 0.05  # held out from the training file when no --val is given
     precision: str = "fp32"  # "fp32" or "bf16" (autocast)
     seed: int = 0
@@ -115,6 +121,25 @@ class TrainConfig:
             raise SSLRError(f"--max-minutes {self.max_minutes}: must be >= 0")
         if self.max_steps < 0:
             raise SSLRError(f"--max-steps {self.max_steps}: must be >= 0")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise SSLRError(f"--lr-schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+        if self.warmup_steps < 0 or self.schedule_steps < 0:
+            raise SSLRError(f"--warmup-steps/--schedule-steps ({self.warmup_steps}, {self.schedule_steps}): must be >= 0")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise SSLRError(f"--min-lr-ratio {self.min_lr_ratio}: must be in [0, 1]")
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based) in a run of ``total_steps`` steps.
+
+        A pure function of the step, so a resumed run follows the same schedule with nothing to store.
+        """
+        if self.warmup_steps and step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant" or total_steps <= self.warmup_steps:
+            return self.lr
+        progress = min(1.0, (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps))
+        floor = self.lr * self.min_lr_ratio
+        return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def inner_steps_at(self, epoch: int, base: int) -> int:
         """r for an epoch: ``base`` until ``late_epoch``, then ``late_inner_steps``."""

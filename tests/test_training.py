@@ -124,3 +124,26 @@ def test_untrusted_checkpoint_is_refused(tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(SSLRError, match="junk.pt"):
         load_model(junk)
+
+
+def test_lr_schedule_values():
+    from sslr_cli.config import TrainConfig
+
+    t = TrainConfig(lr=1.0, lr_schedule="cosine", warmup_steps=4, min_lr_ratio=0.1)
+    assert [t.lr_at(s, 14) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert t.lr_at(4, 14) == 1.0
+    assert t.lr_at(9, 14) == pytest.approx(0.1 + 0.9 * 0.5)  # halfway through the decay
+    assert t.lr_at(14, 14) == pytest.approx(0.1) and t.lr_at(100, 14) == pytest.approx(0.1)
+    assert TrainConfig(lr=0.3).lr_at(7, 10) == 0.3
+    with pytest.raises(SSLRError, match="--lr-schedule"):
+        TrainConfig(lr_schedule="step").validate()
+
+
+def test_cosine_schedule_is_applied_and_resumes_exactly(tmp_path, circles_file):
+    cfg = tiny_run("mlp", epochs=2, log_every=1, lr_schedule="cosine", schedule_steps=8, warmup_steps=2)
+    full = train(circles_file, tmp_path / "full", cfg, device="cpu")
+    lrs = [r["lr"] for r in full.history if r["kind"] == "step"]
+    assert lrs == [pytest.approx(cfg.train.lr_at(s, 8)) for s in range(len(lrs))] and lrs[0] < lrs[1] > lrs[-1]
+    train(circles_file, tmp_path / "part", replace(cfg, train=replace(cfg.train, max_steps=3)), device="cpu")
+    train(circles_file, tmp_path / "part", cfg, resume=True, resume_overrides={"max_steps": 0}, device="cpu")
+    assert losses(tmp_path / "full") == losses(tmp_path / "part")

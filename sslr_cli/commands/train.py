@@ -39,6 +39,9 @@ def train_command(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop cleanly once the run has taken this many optimizer steps in all (0 = no limit)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Global batch size (split across ranks under torchrun)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
+    lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", help="constant, or cosine (decay to 0 over --schedule-steps, default --max-steps, else all epochs)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Steps of linear learning-rate warm-up."),
+    schedule_steps: Optional[int] = typer.Option(None, "--schedule-steps", help="Steps the cosine decay spans (0 = --max-steps, else all epochs)."),
     set_size: Optional[int] = typer.Option(None, "--set-size", help="|S|, number of set elements (the paper's code: 16; its text: 32)."),
     element_dim: Optional[int] = typer.Option(None, "--element-dim", help="D, dimension of each element (the paper's code: 10; its text: 16)."),
     inner_steps: Optional[int] = typer.Option(None, "--inner-steps", "-r", help="r, refinement steps of SRN."),
@@ -69,6 +72,7 @@ def train_command(
 
 @user_errors
 def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epochs, max_minutes, max_steps, batch_size, lr,
+                  lr_schedule, warmup_steps, schedule_steps,
                   set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
                   seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None):
@@ -94,6 +98,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         model=dict(generator=generator, set_size=set_size, element_dim=element_dim, inner_steps=inner_steps,
                    inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width),
         train=dict(task=task, epochs=epochs, max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr,
+                   lr_schedule=lr_schedule, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
                    val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn),
     ).validate()

@@ -266,6 +266,7 @@ def train(
         return value
 
     max_steps = cfg.train.max_steps
+    schedule_total = cfg.train.schedule_steps or max_steps or cfg.train.epochs * len(loader)
     if max_steps and step >= max_steps:
         stopped = "step budget"
     model.train()
@@ -278,6 +279,9 @@ def train(
                 t0 = time.perf_counter()
                 # index_select's output is pageable even from a pinned source, so the batch itself is pinned
                 batch = {k: (v.pin_memory() if pin else v).to(dev, non_blocking=True) for k, v in batch.items()}
+                lr_now = cfg.train.lr_at(step, schedule_total)
+                for group in optimizer.param_groups:  # the schedule is a function of the step: resume needs no state
+                    group["lr"] = lr_now
                 with autocast(dev, cfg.train.precision):
                     loss = task.loss(net, batch, cfg, r)
                 value = dist.mean(loss.detach())  # the global batch's loss, the same on every rank
@@ -298,7 +302,7 @@ def train(
                                  "loss": value, "images_per_s": cfg.train.batch_size / max(dt, 1e-9),
                                  "elapsed": elapsed, "r": r})
                 if step % cfg.train.log_every == 0:
-                    log({"kind": "step", "epoch": epoch, "step": step, "loss": value, "r": r,
+                    log({"kind": "step", "epoch": epoch, "step": step, "loss": value, "r": r, "lr": lr_now,
                          "elapsed_s": round(elapsed, 3)})
                 if budget and dist.any(elapsed - elapsed_at_start >= budget):
                     stopped = "time budget"

@@ -43,7 +43,6 @@ def bench_step(batch: int = 16, steps: int = 3) -> dict:
     """Seconds per training step of the clevr-small preset (SRN and MLP) on rendered 128px scenes."""
     import torch
 
-    import sslr_cli.clevr_presets  # noqa: F401
     from sslr_cli.config import get_preset
     from sslr_cli.data.clevr import ClevrSpec, generate_clevr
     from sslr_cli.engine.tasks import get_task

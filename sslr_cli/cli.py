@@ -10,7 +10,8 @@ from sslr_cli import __version__
 from sslr_cli.commands import gen_data, train
 from sslr_cli.commands import interpolate, reconstruct, tsne
 from sslr_cli.commands import match
-from sslr_cli.commands import gen_clevr, iou  # gen_clevr registers `gen-data clevr` on gen_data.app
+from sslr_cli.models.registry import GENERATORS
+from sslr_cli.commands import gen_clevr, iou
 
 app = typer.Typer(
     name="sslr",
@@ -20,8 +21,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+gen_data.app.command("clevr")(gen_clevr.clevr)
 app.add_typer(gen_data.app, name="gen-data", help="Generate datasets (HDF5): circles, isocircles, clevr.")
-app.command("train", help="Train SSLR-MLP or SSLR-SRN (reconstruction or set matching) into a run directory.")(train.train_command)
+app.command("train", help=f"Train {' or '.join(s.label for s in GENERATORS.values())} (reconstruction or set matching) into a run directory.")(train.train_command)
 app.command("reconstruct", help="Table 1 (complete disentanglement), ARI, MSE and Fig. 3/8 for reconstruction checkpoints.")(reconstruct.reconstruct_command)
 app.command("interpolate", help="Fig. 2 (--mode shift) and Fig. 4 (--mode latent): responsibility and latent interpolation.")(interpolate.interpolate_command)
 app.command("tsne", help="Fig. 5/6: t-SNE of the latent elements of one-circle images, with consistency scores.")(tsne.tsne_command)

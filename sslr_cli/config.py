@@ -1,13 +1,17 @@
 """Model and training settings as dataclasses, with named presets.
 
 A checkpoint stores ``RunConfig.to_dict()``, so every command rebuilds the model from the
-checkpoint alone. Presets:
+checkpoint alone. Every preset is defined here, in ``PRESETS`` (nothing is registered elsewhere):
 
 - ``paper``: the paper's circles architecture and training, for a GPU (App. A; the reference code's
   |S| = 16, D = 10, r = 10 -> 20 at epoch 20, Adam 3e-4, batch 64, summed squared error).
 - ``small`` / ``tiny``: narrower models for a 2-core CPU, sized by measurement (see README).
-- ``clevr-paper`` / ``clevr-small``: the CLEVR variant (App. B) at 128x128 (registered by
-  ``sslr_cli.clevr_presets``).
+- ``clevr-paper`` / ``clevr-small``: the CLEVR variant (App. B) at 128x128.
+- ``match-paper`` / ``match-small`` / ``match-tiny``: the set-matching task (App. C).
+
+This module knows no torch and no model: which generators exist (``ModelConfig.generator``) and
+what their own options are (``ModelConfig.generator_options``) is checked by
+``sslr_cli.models.registry``, where the generators are listed.
 """
 
 from __future__ import annotations
@@ -19,8 +23,6 @@ from typing import Any
 
 from sslr_cli.errors import SSLRError
 
-GENERATORS = ("mlp", "srn")
-MATCH_GENERATORS = GENERATORS + ("cnn",)  # "cnn": the naive CNN baseline of the set-matching task (no set)
 INIT_MODES = ("detached", "learned")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -29,7 +31,7 @@ LR_SCHEDULES = ("constant", "cosine")
 class ModelConfig:
     """The architecture (paper notation in comments)."""
 
-    generator: str = "srn"  # "mlp": S = S0; "srn": S = r refinement steps from S0 (Eq. 5)
+    generator: str = "srn"  # G, a name of models.registry.GENERATORS ("mlp": S = S0; "srn": Eq. 5's refinement)
     image_size: int = 64
     encoder_width: int = 64  # trunk channels w, 2w, 4w, 8w (paper: 64 -> 512)
     embed_dim: int = 100  # |z|, output of H_embed
@@ -43,12 +45,11 @@ class ModelConfig:
     inner_lr: float = 0.1  # step size of the inner gradient descent
     inner_momentum: float = 0.5
     init_mode: str = "detached"  # S0 gets gradient ("learned", the paper's text) or not ("detached", its code)
+    # The generator's own settings (``sslr train --gen-opt KEY=VALUE``), checked by its options dataclass
+    generator_options: dict = field(default_factory=dict)
 
-    def validate(self, generators: tuple[str, ...] = GENERATORS) -> None:
-        if self.generator == "cnn" and "cnn" not in generators:
-            raise SSLRError("--generator cnn: the naive CNN baseline exists only for --task match")
-        if self.generator not in generators:
-            raise SSLRError(f"--generator {self.generator!r}: choose one of {', '.join(generators)}")
+    def validate(self) -> None:
+        """The shared fields' ranges; the generator and its options are checked by the registry."""
         if self.init_mode not in INIT_MODES:
             raise SSLRError(f"--init-mode {self.init_mode!r}: choose one of {', '.join(INIT_MODES)}")
         if self.agg not in ("mlp", "relation"):
@@ -60,11 +61,6 @@ class ModelConfig:
                 raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
         if self.inner_steps < 0:
             raise SSLRError(f"--inner-steps {self.inner_steps}: must be >= 0")
-        if self.feature_count % self.set_size:
-            raise SSLRError(
-                f"--set-size {self.set_size}: the encoder's {self.feature_count} features do not split into "
-                f"{self.set_size} equal groups (choose a divisor of {self.feature_count})"
-            )
 
     @property
     def feature_count(self) -> int:
@@ -158,8 +154,12 @@ class RunConfig:
     extra: dict = field(default_factory=dict)  # task-specific settings (e.g. matching head sizes)
 
     def validate(self) -> "RunConfig":
-        self.model.validate(MATCH_GENERATORS if self.train.task == "match" else GENERATORS)
+        """Ranges of every field, then the generator (known, allowed for the task, its options valid)."""
+        from sslr_cli.models.registry import check_generator  # the registry imports torch; this module does not
+
+        self.model.validate()
         self.train.validate()
+        check_generator(self.model, self.train.task)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,12 +167,16 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        known_m = {f.name for f in fields(ModelConfig)}
-        known_t = {f.name for f in fields(TrainConfig)}
+        """The inverse of ``to_dict``. A key this version does not know is an error that names it
+        (dropping it would load a renamed field with its default, silently)."""
+        _reject_unknown("config", d, {f.name for f in fields(cls)})
+        model, train = d.get("model", {}), d.get("train", {})
+        _reject_unknown("config model", model, {f.name for f in fields(ModelConfig)})
+        _reject_unknown("config train", train, {f.name for f in fields(TrainConfig)})
         return cls(
             preset=d.get("preset", "custom"),
-            model=ModelConfig(**{k: v for k, v in d.get("model", {}).items() if k in known_m}),
-            train=TrainConfig(**{k: v for k, v in d.get("train", {}).items() if k in known_t}),
+            model=ModelConfig(**{**model, "generator_options": dict(model.get("generator_options", {}))}),
+            train=TrainConfig(**train),
             extra=dict(d.get("extra", {})),
         )
 
@@ -182,6 +186,103 @@ class RunConfig:
         t = {k: v for k, v in (train or {}).items() if v is not None}
         return replace(self, model=replace(self.model, **m), train=replace(self.train, **t))
 
+
+def _reject_unknown(where: str, d: Any, known: set[str]) -> None:
+    if not isinstance(d, dict):
+        raise SSLRError(f"{where}: expected a mapping, got {type(d).__name__}")
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise SSLRError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                        f"(written by another version of sslr?)")
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}  # field annotations are strings (PEP 563)
+
+
+def convert_option(option: str, name: str, value: Any, type_name: str) -> Any:
+    """``value`` (a CLI string or a JSON value) as the field type ``type_name``."""
+    kind = _TYPES.get(type_name)
+    try:
+        if kind is int:
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        return kind(value) if kind is not None else value
+    except (TypeError, ValueError):
+        raise SSLRError(f"{option} {name}={value!r}: expected {type_name}") from None
+
+
+def options_from_dict(cls: type, values: dict[str, Any], option: str, what: str) -> Any:
+    """An instance of the options dataclass ``cls`` from ``values`` (strings from the CLI or typed
+    values from a checkpoint). Unknown keys are an error naming them and the known ones."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise SSLRError(f"{option} {unknown[0]}: unknown setting for {what}; "
+                        f"choose from {', '.join(known) or '(none: it has no settings)'}")
+    instance = cls(**{k: convert_option(option, k, v, known[k].type) for k, v in values.items()})
+    check = getattr(instance, "validate", None)
+    return check() or instance if callable(check) else instance
+
+
+def parse_key_values(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> {"a": "1", "b": "x"} (converted later, by the options dataclass)."""
+    parsed: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SSLRError(f"{option} {item!r}: expected KEY=VALUE")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+REFERENCE_BATCH = 32  # the reference's set-matching batch
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Settings of ``--task match`` (``RunConfig.extra``; the task is in ``engine/match_task.py``)."""
+
+    loc_dim: int = 5  # location embedding per element (App. C.1: five dimensions; the reference code: 3)
+    att_dim: int = 5  # attribute embedding per element
+    match_weight: float = 10.0 / REFERENCE_BATCH  # weight of the mean Hungarian matching cost
+    recon_weight: float = 0.0  # weight of the reconstruction loss; > 0 adds the decoder ("r")
+    cnn_lr: float = 1e-5  # learning rate used for --generator cnn unless --lr is given (App. C.2)
+    init: str = ""  # the checkpoint --init took weights from (a record; "" = none)
+
+    @classmethod
+    def from_extra(cls, extra: dict[str, Any]) -> "MatchSettings":
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(extra) - set(known))
+        if unknown:
+            names = ", ".join(k for k in known if k != "init")  # init is a record, set by --init
+            raise SSLRError(f"--extra {unknown[0]}: unknown setting for --task match; choose from {names}")
+        return options_from_dict(cls, extra, "--extra", "--task match")
+
+    def validate(self) -> "MatchSettings":
+        if self.loc_dim < 1 or self.att_dim < 1:
+            raise SSLRError(f"--extra loc_dim/att_dim ({self.loc_dim}, {self.att_dim}): must be >= 1")
+        for name in ("match_weight", "recon_weight"):
+            if getattr(self, name) < 0:
+                raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
+        if not self.cnn_lr > 0:
+            raise SSLRError(f"--extra cnn_lr {self.cnn_lr}: must be > 0")
+        return self
+
+    def to_extra(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_MATCH_TRAIN = dict(task="match", batch_size=REFERENCE_BATCH, lr=5e-4, optimizer="rmsprop", late_epoch=-1)
 
 PRESETS: dict[str, RunConfig] = {
     "paper": RunConfig("paper", ModelConfig(), TrainConfig()),
@@ -201,14 +302,40 @@ PRESETS: dict[str, RunConfig] = {
         ModelConfig(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64),
         TrainConfig(batch_size=32, lr=1e-2, late_epoch=-1, precision="bf16"),
     ),
+    # CLEVR (Sec. 4.2, App. B, the reference run_reconstruct_clevr.py): 128x128 input, trunk 64 -> 512
+    # channels (8192 features = 16 elements x 512), 512-d z, |S| = 16 x D = 10, relation-network H_agg
+    # (hidden 512, FSPool 20 pieces), inner step 8, r = 10 (no switch to 20), decoder 1024 -> 512 -> 256,
+    # Adam 3e-4, batch 32, binary cross-entropy against the foreground (objects on black) while the
+    # input is the full image.
+    "clevr-paper": RunConfig(
+        "clevr-paper",
+        ModelConfig(image_size=128, encoder_width=64, embed_dim=512, set_size=16, element_dim=10, agg="relation",
+                    agg_hidden=512, fspool_pieces=20, decoder_width=256, inner_steps=10, inner_lr=8.0),
+        TrainConfig(batch_size=32, lr=3e-4, optimizer="adam", loss="bce", target="foreground", late_epoch=-1),
+    ),
+    # the same narrowed for a 2-core CPU (trunk 16 -> 128, decoder 128 -> 64 -> 32, H_agg hidden 64, z of
+    # 64: FSPool sorts z's channels over the 256 pairs in every inner step, a large share of a CPU step)
+    "clevr-small": RunConfig(
+        "clevr-small",
+        ModelConfig(image_size=128, encoder_width=16, embed_dim=64, set_size=16, element_dim=10, agg="relation",
+                    agg_hidden=64, fspool_pieces=20, decoder_width=32, inner_steps=10, inner_lr=8.0),
+        TrainConfig(batch_size=16, lr=1e-3, optimizer="adam", loss="bce", target="foreground", late_epoch=-1),
+    ),
+    # Set matching: App. A's architecture, App. C.2's training (RMSprop 5e-4, batch 32, r = 5, step 0.1,
+    # momentum 0.5, about 60 epochs). The CPU presets take the widths of tiny / small.
+    "match-paper": RunConfig("match-paper", ModelConfig(inner_steps=5), TrainConfig(epochs=60, **_MATCH_TRAIN),
+                             MatchSettings().to_extra()),
+    "match-small": RunConfig(
+        "match-small", ModelConfig(encoder_width=32, decoder_width=64, agg_hidden=256, inner_steps=5),
+        TrainConfig(epochs=30, **_MATCH_TRAIN), MatchSettings().to_extra()),
+    "match-tiny": RunConfig(
+        "match-tiny", ModelConfig(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64, inner_steps=5),
+        TrainConfig(epochs=30, **_MATCH_TRAIN), MatchSettings().to_extra()),
 }
 
 
-def register_preset(name: str, config: RunConfig) -> None:
-    PRESETS[name] = config
-
-
 def get_preset(name: str) -> RunConfig:
+    """A preset by name (every preset is in ``PRESETS``)."""
     if name not in PRESETS:
         raise SSLRError(f"--preset {name!r}: unknown; choose one of {', '.join(sorted(PRESETS))}")
     return PRESETS[name]

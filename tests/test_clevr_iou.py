@@ -24,7 +24,7 @@ from sslr_cli.experiments.iou import (
     component_boxes, element_box_masks, fill_boxes, gt_box_masks, on_pixels, overall_iou, per_object_iou_paper,
     per_object_iou_reference, score_images, segmentation, summarize,
 )
-from sslr_cli.models.relation_encoder import RelationSetEncoder
+from sslr_cli.models.relation_encoder import RelationAggregator
 
 runner = CliRunner()
 H = W = 16
@@ -140,7 +140,7 @@ def test_segmentation_takes_the_most_responsible_element():
 
 def test_relation_encoder_is_all_ordered_pairs_and_permutation_invariant():
     torch.manual_seed(0)
-    enc = RelationSetEncoder(element_dim=3, out_dim=5, hidden=7, n_pieces=4)
+    enc = RelationAggregator(element_dim=3, out_dim=5, hidden=7, n_pieces=4)
     s = torch.randn(2, 4, 3)
     pairs = torch.stack([torch.stack([torch.cat([s[:, i], s[:, j]], -1) for j in range(4)], 1) for i in range(4)], 1)
     expected = enc.pool(enc.pair(pairs.reshape(2, 16, 6)) / 16)
@@ -150,7 +150,6 @@ def test_relation_encoder_is_all_ordered_pairs_and_permutation_invariant():
 
 
 def test_clevr_presets():
-    import sslr_cli.clevr_presets  # noqa: F401
 
     paper = get_preset("clevr-paper").validate()
     m, t = paper.model, paper.train

@@ -74,7 +74,7 @@ def _float64_training() -> None:
     """Train in float64: float32 rounding, amplified by Adam's normalisation (a parameter whose true
     gradient is 0, e.g. a bias before batch norm, moves by about lr per step on rounding noise), would
     otherwise hide the equality of the two runs. Only the precision changes, not the code path."""
-    import sslr_cli.engine.tasks as tasks
+    import sslr_cli.engine.reconstruct_task as tasks
 
     torch.set_default_dtype(torch.float64)
     if not getattr(tasks.to_float_images, "float64", False):
@@ -200,7 +200,7 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 
 @pytest.fixture
 def float64_training(monkeypatch):
-    import sslr_cli.engine.tasks as tasks
+    import sslr_cli.engine.reconstruct_task as tasks
 
     monkeypatch.setattr(tasks, "to_float_images", tasks.to_float_images)  # restored afterwards
     default = torch.get_default_dtype()

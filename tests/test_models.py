@@ -9,7 +9,7 @@ import torch
 
 from conftest import tiny_model
 from sslr_cli.models import FSPool, SetAutoencoder, SetRefiner
-from sslr_cli.models.set_encoder import ElementwiseSetEncoder
+from sslr_cli.models.aggregator import ElementwiseAggregator
 
 
 def test_paper_shapes():
@@ -43,7 +43,7 @@ def test_fspool_permutation_invariant_and_exact_on_small_case():
         assert torch.allclose(pool(x[:, list(perm)]), pool(x))
 
 
-def test_decoder_and_set_encoder_permutation_invariant():
+def test_decoder_and_aggregator_permutation_invariant():
     torch.manual_seed(1)
     model = SetAutoencoder(tiny_model()).eval()
     s = torch.randn(2, 4, 3)
@@ -51,13 +51,13 @@ def test_decoder_and_set_encoder_permutation_invariant():
     a, b = model.decode(s), model.decode(s[:, perm])
     assert torch.allclose(a.image, b.image, atol=1e-6)
     assert torch.allclose(a.element_images[:, perm], b.element_images, atol=1e-6)
-    agg = ElementwiseSetEncoder(3, 8, 16, 5)
+    agg = ElementwiseAggregator(3, 8, 16, 5)
     assert torch.allclose(agg(s), agg(s[:, perm]), atol=1e-6)
 
 
 def test_refinement_is_permutation_equivariant_and_lowers_inner_loss():
     torch.manual_seed(2)
-    refiner = SetRefiner(ElementwiseSetEncoder(3, 8, 16, 5), steps=10, lr=0.05, momentum=0.5).eval()
+    refiner = SetRefiner(ElementwiseAggregator(3, 8, 16, 5), steps=10, lr=0.05, momentum=0.5).eval()
     s0, z = torch.randn(2, 4, 3), torch.randn(2, 8)
     perm = torch.tensor([1, 3, 0, 2])
     out = refiner(s0, z)

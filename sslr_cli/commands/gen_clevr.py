@@ -1,4 +1,6 @@
-"""`sslr gen-data clevr`: render CLEVR-style scenes, or import a real CLEVR_v1.0 folder (--from)."""
+"""`sslr gen-data clevr`: render CLEVR-style scenes, or import a real CLEVR_v1.0 folder (--from).
+
+``cli.py`` adds ``clevr`` to ``gen_data.app``, beside circles and isocircles."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import typer
 from rich.table import Table
 
 from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
-from sslr_cli.commands.gen_data import OUT_ARG, app, dataset_summary
+from sslr_cli.commands.gen_data import OUT_ARG, dataset_summary
 from sslr_cli.data.clevr import COLOR_NAMES, MATERIALS, SHAPES, SIZE_NAMES, ClevrSpec, generate_clevr
 from sslr_cli.data.store import SceneArrays, _check_output, write_scenes
 from sslr_cli.errors import SSLRError
@@ -55,7 +57,6 @@ def render_clevr_summary(s: dict) -> None:
     out.print(table)
 
 
-@app.command("clevr")
 @user_errors
 def clevr(
     out_path: Path = OUT_ARG,

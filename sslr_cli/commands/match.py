@@ -43,7 +43,6 @@ def match_command(
 
 @user_errors
 def _run(checkpoints, data, batch_size, limit, device, quiet, as_json) -> None:
-    import sslr_cli.engine.match_task  # noqa: F401  registers the task, so its checkpoints load
     from sslr_cli.data.loader import scene_tensors
     from sslr_cli.data.store import open_scenes
     from sslr_cli.engine.device import resolve_device

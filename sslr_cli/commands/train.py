@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 from typing import List, Optional
@@ -10,8 +11,9 @@ import typer
 from rich.table import Table
 
 from sslr_cli.commands.common import DeviceOption, QuietOption, err, out, print_json, progress_bar, user_errors
-from sslr_cli.config import get_preset
+from sslr_cli.config import PRESETS, get_preset, parse_key_values
 from sslr_cli.errors import SSLRError
+from sslr_cli.models.registry import GENERATORS, generator_help, with_full_options
 
 
 def default_preset(data: Path, task: str) -> str:
@@ -20,8 +22,6 @@ def default_preset(data: Path, task: str) -> str:
 
     f = open_scenes(data)
     if f.image_size == 128 and task == "reconstruct":
-        import sslr_cli.clevr_presets  # noqa: F401  registers the CLEVR presets
-
         return "clevr-small"
     return "tiny"
 
@@ -29,8 +29,10 @@ def default_preset(data: Path, task: str) -> str:
 def train_command(
     data: Path = typer.Argument(..., help="Training dataset (HDF5 from 'sslr gen-data').", dir_okay=False),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<preset>-<generator>-s<seed>)."),
-    generator: Optional[str] = typer.Option(None, "--generator", "-g", help="Set generator: mlp (SSLR-MLP) or srn (SSLR-SRN) (default: srn); cnn = the naive CNN baseline (--task match)."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named settings: paper (GPU), small, tiny (CPU), clevr-paper, clevr-small (default: tiny; clevr-small for 128px data)."),
+    generator: Optional[str] = typer.Option(None, "--generator", "-g", help=generator_help()),
+    gen_opt: Optional[List[str]] = typer.Option(None, "--gen-opt", help="A setting of the generator's own, KEY=VALUE (repeatable); "
+                                                 + "; ".join(f"{n}: {', '.join(f.name for f in dataclasses.fields(s.options)) or 'none'}" for n, s in GENERATORS.items()) + "."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help=f"Named settings: {', '.join(PRESETS)} (default: tiny; clevr-small for 128px data; --task match maps X to match-X)."),
     task: str = typer.Option("reconstruct", "--task", help="reconstruct or match."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation dataset; without it --val-fraction of the training file is held out.", dir_okay=False),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Fraction held out for validation when no --val is given."),
@@ -75,7 +77,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                   lr_schedule, warmup_steps, schedule_steps,
                   set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
-                  seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None):
+                  seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None,
+                  gen_opt=None):
     if seeds is not None:  # first, while locals() are exactly the options
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
@@ -87,21 +90,22 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     if resume and out_dir is None:
         raise SSLRError("--resume: needs --out, the run directory to continue")
     preset_name = preset or default_preset(data, task)
-    if preset_name.startswith("clevr"):
-        import sslr_cli.clevr_presets  # noqa: F401
     if task == "match" and not preset_name.startswith("match-"):
         preset_name = "match-" + preset_name  # --preset small --task match means match-small
-    if preset_name.startswith("match-"):
-        import sslr_cli.engine.match_task  # noqa: F401  registers the matching presets
     base = get_preset(preset_name)
+    # a preset's generator options belong to its generator; --gen-opt adds to or replaces them
+    same_generator = generator in (None, base.model.generator)
+    options = {**(base.model.generator_options if same_generator else {}), **parse_key_values(gen_opt, "--gen-opt")}
     cfg = base.with_overrides(
-        model=dict(generator=generator, set_size=set_size, element_dim=element_dim, inner_steps=inner_steps,
+        model=dict(generator=generator, generator_options=options,
+                   set_size=set_size, element_dim=element_dim, inner_steps=inner_steps,
                    inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width),
         train=dict(task=task, epochs=epochs, max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr,
                    lr_schedule=lr_schedule, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
                    val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn),
     ).validate()
+    cfg = dataclasses.replace(cfg, model=with_full_options(cfg.model))
     if cfg.train.task == "match":
         from sslr_cli.engine.match_task import configure_matching
 

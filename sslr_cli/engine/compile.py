@@ -1,12 +1,13 @@
-"""``--compile``: torch.compile for the parts of a model outside SSLR-SRN's inner loop.
+"""``--compile``: torch.compile for the parts of a model that a generator does not keep eager.
 
-The inner loop (``SetRefiner``) takes ``torch.autograd.grad(..., create_graph=True)`` and the outer
-loss differentiates through that gradient. AOTAutograd, which torch.compile uses for training, has
-no double backward: compiling the whole SRN model fails at the first ``.backward()`` with
-"torch.compile with aot_autograd does not currently support double backward" (checked with torch
-2.13 on CPU). So the largest submodules that hold no ``SetRefiner`` are compiled, and the inner loop
-stays eager: for SSLR-SRN that is the trunk, H_set, H_embed and F_reconstruct (the decoder, run on
-all B*|S| elements, is most of the cost); SSLR-MLP has no refiner and is compiled whole.
+A generator names the submodules that must stay eager (``SetGenerator.eager_submodules``). SSLR-SRN
+names its inner loop: ``SetRefiner`` takes ``torch.autograd.grad(..., create_graph=True)`` and the
+outer loss differentiates through that gradient, and AOTAutograd, which torch.compile uses for
+training, has no double backward (compiling the whole SRN model fails at the first ``.backward()``
+with "torch.compile with aot_autograd does not currently support double backward", checked with
+torch 2.13 on CPU). So the largest submodules that hold no eager module are compiled: for SSLR-SRN
+the trunk, H_set, H_embed and F_reconstruct (the decoder, run on all B*|S| elements, is most of the
+cost); SSLR-MLP keeps nothing eager and is compiled whole.
 
 ``Module.compile()`` compiles in place, so parameter names (and checkpoints) do not change.
 """
@@ -17,18 +18,16 @@ from torch import nn
 
 
 def compile_model(model: nn.Module) -> list[str]:
-    """Compile, in place, the largest submodules of ``model`` that contain no ``SetRefiner``.
-
-    Returns their qualified names ("" = the whole model).
+    """Compile, in place, the largest submodules of ``model`` that contain no module a generator
+    keeps eager. Returns their qualified names ("" = the whole model).
     """
-    from sslr_cli.models.generators import SetRefiner
-
+    eager = eager_modules(model)
     compiled: list[str] = []
 
     def visit(name: str, module: nn.Module) -> None:
-        if isinstance(module, SetRefiner):
+        if id(module) in eager:
             return
-        if not any(isinstance(m, SetRefiner) for m in module.modules()):
+        if not any(id(m) in eager for m in module.modules()):
             if any(True for _ in module.parameters()):  # nothing to gain in parameter-free glue
                 module.compile()
                 compiled.append(name)
@@ -38,3 +37,11 @@ def compile_model(model: nn.Module) -> list[str]:
 
     visit("", model)
     return compiled
+
+
+def eager_modules(model: nn.Module) -> set[int]:
+    """ids of the submodules that the generators in ``model`` declare eager."""
+    from sslr_cli.models.generator import SetGenerator
+
+    return {id(gen.get_submodule(name)) for gen in model.modules() if isinstance(gen, SetGenerator)
+            for name in gen.eager_submodules()}

@@ -181,23 +181,24 @@ def _expose_dataclass_outputs(module: nn.Module, inputs: Any, output: Any) -> No
             pytree.register_dataclass(cls)
 
 
+def _generators(model: nn.Module):
+    from sslr_cli.models.generator import SetGenerator
+
+    return [(prefix, m) for prefix, m in model.named_modules() if isinstance(m, SetGenerator)]
+
+
 def frozen_parameter_names(model: nn.Module) -> list[str]:
-    """Parameters that never get a gradient: H_set of every SSLR-SRN set encoder whose refinement
-    starts from a detached S0 (reconstruction and matching models alike)."""
-    from sslr_cli.models.autoencoder import SetEncoder
-
-    names = []
-    for prefix, module in model.named_modules():
-        if isinstance(module, SetEncoder) and module.refiner is not None and module.cfg.init_mode == "detached":
-            head = f"{prefix}.set_head" if prefix else "set_head"
-            names += [f"{head}.{name}" for name, _ in module.set_head.named_parameters()]
-    return names
+    """Parameters that never get a gradient, as the generators in ``model`` declare them (SSLR-SRN:
+    H_set when its refinement starts from a detached S0; reconstruction and matching models alike)."""
+    return [f"{prefix}.{name}" if prefix else name
+            for prefix, gen in _generators(model) for name in gen.frozen_parameters()]
 
 
-def inner_steps_can_be_zero(cfg: RunConfig) -> bool:
-    """With r = 0 the refinement does not run and H_agg, H_embed get no gradient."""
+def may_leave_parameters_unused(model: nn.Module, cfg: RunConfig) -> bool:
+    """Whether, at some r of the run, a generator can leave parameters without gradient (SSLR-SRN with
+    r = 0: the refinement does not run and H_agg, H_embed get none)."""
     steps = {cfg.model.inner_steps} | ({cfg.train.late_inner_steps} if cfg.train.late_epoch >= 0 else set())
-    return cfg.model.generator == "srn" and 0 in steps
+    return any(gen.may_leave_parameters_unused(r) for _, gen in _generators(model) for r in steps)
 
 
 def wrap_ddp(model: nn.Module, cfg: RunConfig, device: torch.device, bn_group=None) -> nn.Module:
@@ -215,7 +216,7 @@ def wrap_ddp(model: nn.Module, cfg: RunConfig, device: torch.device, bn_group=No
                else "broadcast_buffers")  # torch 2.13 renamed it
     DDP._set_params_and_buffers_to_ignore_for_model(model, frozen_parameter_names(model))
     return DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-               find_unused_parameters=inner_steps_can_be_zero(cfg), **{buffers: not sync})
+               find_unused_parameters=may_leave_parameters_unused(model, cfg), **{buffers: not sync})
 
 
 def _device_for(local_rank: int, device: str) -> torch.device:

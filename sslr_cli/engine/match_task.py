@@ -15,90 +15,33 @@ L_rec (optional, "SSLR-SRN (r + init)") is the reconstruction loss of both image
 Validation (and so the choice of ``best.pt``) uses the distance error alone, mean_b (Y_hat_b - Y_b)^2:
 the quantity Table 3 reports, comparable between models with and without the extra terms.
 
-Settings live in ``RunConfig.extra`` (see ``MatchSettings``); the model kind is
-``ModelConfig.generator``: "cnn" (naive CNN baseline), "mlp" or "srn".
+Settings live in ``RunConfig.extra`` (``config.MatchSettings``); the presets (``match-*``) in
+``config.PRESETS``. The model kind is ``ModelConfig.generator``: "cnn" (the naive CNN baseline,
+``models.registry.TASK_BASELINES``) or a set generator of ``models.registry.GENERATORS``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from sslr_cli.config import ModelConfig, RunConfig, TrainConfig, register_preset
+from sslr_cli.config import REFERENCE_BATCH, MatchSettings, RunConfig, parse_key_values
 from sslr_cli.data.loader import to_float_images
-from sslr_cli.engine.tasks import TASKS, reconstruction_loss
+from sslr_cli.engine.reconstruct_task import reconstruction_loss
 from sslr_cli.errors import SSLRError
 
-REFERENCE_BATCH = 32
-PAPER_CNN_LR = 1e-5  # App. C.2: the naive CNN's learning rate (SSLR models: 5e-4)
+__all__ = ["MatchSettings", "MatchingTask", "configure_matching", "parse_extra", "REFERENCE_BATCH"]
+
 PAPER_RECON_WEIGHT_DECAY = 1e-4  # App. C.2: added for SSLR-SRN with the reconstruction loss
-
-
-@dataclass(frozen=True)
-class MatchSettings:
-    """Task settings stored in ``RunConfig.extra``."""
-
-    loc_dim: int = 5  # location embedding per element (App. C.1: five dimensions; the reference code: 3)
-    att_dim: int = 5  # attribute embedding per element
-    match_weight: float = 10.0 / REFERENCE_BATCH  # weight of the mean Hungarian matching cost
-    recon_weight: float = 0.0  # weight of the reconstruction loss; > 0 adds the decoder ("r")
-    cnn_lr: float = PAPER_CNN_LR  # learning rate used for --generator cnn unless --lr is given
-    init: str = ""  # the checkpoint --init took weights from (a record; "" = none)
-
-    @classmethod
-    def from_extra(cls, extra: dict[str, Any]) -> "MatchSettings":
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(extra) - set(known))
-        if unknown:
-            names = ", ".join(k for k in known if k != "init")  # init is a record, set by --init
-            raise SSLRError(f"--extra {unknown[0]}: unknown setting for --task match; choose from {names}")
-        values = {k: _convert(k, v, known[k].type) for k, v in extra.items()}
-        return cls(**values).validate()
-
-    def validate(self) -> "MatchSettings":
-        if self.loc_dim < 1 or self.att_dim < 1:
-            raise SSLRError(f"--extra loc_dim/att_dim ({self.loc_dim}, {self.att_dim}): must be >= 1")
-        for name in ("match_weight", "recon_weight"):
-            if getattr(self, name) < 0:
-                raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
-        if not self.cnn_lr > 0:
-            raise SSLRError(f"--extra cnn_lr {self.cnn_lr}: must be > 0")
-        return self
-
-    def to_extra(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-_TYPES = {"int": int, "float": float, "str": str}  # field annotations are strings (PEP 563)
-
-
-def _convert(name: str, value: Any, type_name: str) -> Any:
-    kind = _TYPES[type_name]
-    try:
-        if kind is int:
-            number = float(value)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        return kind(value)
-    except (TypeError, ValueError):
-        raise SSLRError(f"--extra {name}={value!r}: expected {type_name}") from None
 
 
 def parse_extra(items: list[str] | None) -> dict[str, str]:
     """``["loc_dim=3", "match_weight=1"]`` -> dict (values converted later, by ``MatchSettings``)."""
-    parsed: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise SSLRError(f"--extra {item!r}: expected KEY=VALUE")
-        parsed[key.strip()] = value.strip()
-    return parsed
+    return parse_key_values(items, "--extra")
 
 
 def configure_matching(cfg: RunConfig, *, lr_given: bool, weight_decay_given: bool, recon_weight: float | None = None,
@@ -150,18 +93,3 @@ class MatchingTask:
         if s.recon_weight > 0 and out.reconstruction is not None:
             loss = loss + s.recon_weight * reconstruction_loss(out.reconstruction.image, torch.cat([x1, x2]), cfg.train.loss)
         return loss
-
-
-TASKS["match"] = MatchingTask
-
-_EXTRA = MatchSettings().to_extra()
-_TRAIN = dict(task="match", batch_size=REFERENCE_BATCH, lr=5e-4, optimizer="rmsprop", late_epoch=-1)
-# match-paper: App. A's architecture, App. C.2's training (RMSprop 5e-4, batch 32, r = 5, step 0.1,
-# momentum 0.5, about 60 epochs). The CPU presets take the widths of ``tiny`` / ``small``.
-register_preset("match-paper", RunConfig("match-paper", ModelConfig(inner_steps=5), TrainConfig(epochs=60, **_TRAIN), dict(_EXTRA)))
-register_preset("match-small", RunConfig(
-    "match-small", ModelConfig(encoder_width=32, decoder_width=64, agg_hidden=256, inner_steps=5),
-    TrainConfig(epochs=30, **_TRAIN), dict(_EXTRA)))
-register_preset("match-tiny", RunConfig(
-    "match-tiny", ModelConfig(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64, inner_steps=5),
-    TrainConfig(epochs=30, **_TRAIN), dict(_EXTRA)))

@@ -38,10 +38,12 @@ PAPER_TABLE3: dict[str, tuple[float, float, float, float]] = {
 def model_label(cfg: RunConfig) -> str:
     """The Table 3 row a matching run belongs to: its generator, plus "(r)" for the reconstruction
     loss and "init" for weights taken from another checkpoint."""
+    from sslr_cli.models.registry import TASK_BASELINES, label
+
     gen = cfg.model.generator
-    if gen == "cnn":
-        return "Naive CNNs"
-    base = f"SSLR-{gen.upper()}"
+    base = label(gen)
+    if gen in TASK_BASELINES["match"]:
+        return base
     tags = (["r"] if float(cfg.extra.get("recon_weight", 0) or 0) > 0 else []) + (["init"] if cfg.extra.get("init") else [])
     return f"{base} ({' + '.join(tags)})" if tags else base
 

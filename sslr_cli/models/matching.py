@@ -25,9 +25,9 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from sslr_cli.config import ModelConfig
-from sslr_cli.models.autoencoder import SetEncoder
 from sslr_cli.models.decoder import ElementDecoder, Reconstruction, compose
 from sslr_cli.models.encoder import ConvTrunk
+from sslr_cli.models.registry import build_generator
 
 
 def hungarian(cost: torch.Tensor) -> torch.Tensor:
@@ -87,14 +87,14 @@ class MatchHead(nn.Module):
 
 
 class SetMatcher(nn.Module):
-    """SSLR-MLP / SSLR-SRN for matching: one set generator G (``SetEncoder``) shared by both images,
+    """SSLR-MLP / SSLR-SRN (any generator of the registry) for matching: one set generator G shared by both images,
     run on the concatenated batch [X_1; X_2] as the reference does (batch norm sees both), then F_match."""
 
     def __init__(self, cfg: ModelConfig, loc_dim: int = 5, att_dim: int = 5, reconstruct: bool = False) -> None:
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        self.encoder = SetEncoder(cfg)
+        self.encoder = build_generator(cfg)  # G (the attribute name is the checkpoints')
         self.head = MatchHead(cfg.element_dim, loc_dim, att_dim)
         self.decoder = ElementDecoder(cfg.element_dim, cfg.decoder_width, cfg.image_size) if reconstruct else None
 
@@ -141,7 +141,7 @@ class NaiveCNNMatcher(nn.Module):
 
 
 def build_matcher(cfg: ModelConfig, loc_dim: int = 5, att_dim: int = 5, reconstruct: bool = False) -> nn.Module:
-    """The matching model named by ``cfg.generator``: "cnn", "mlp" or "srn"."""
+    """The matching model named by ``cfg.generator``: "cnn" (the task's baseline) or a set generator."""
     if cfg.generator == "cnn":
         if reconstruct:
             raise ValueError("the naive CNN has no set to reconstruct from")

@@ -18,7 +18,7 @@ from torch import nn
 from sslr_cli.models.fspool import FSPool
 
 
-class RelationSetEncoder(nn.Module):
+class RelationAggregator(nn.Module):
     def __init__(self, element_dim: int, out_dim: int, hidden: int = 512, n_pieces: int = 20) -> None:
         super().__init__()
         # Linear layers on the last axis are the reference's 1x1 Conv2d over the (n, n) pair grid.

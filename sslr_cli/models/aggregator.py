@@ -1,4 +1,7 @@
-"""H_agg: permutation-invariant set encoders that end in FSPool."""
+"""H_agg, the set aggregator: permutation-invariant maps from a set S to a vector, ending in FSPool.
+
+(Called an "aggregator" so that it is not confused with G, the image-to-set generator.)
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,10 @@ import torch
 from torch import nn
 
 from sslr_cli.models.fspool import FSPool
+from sslr_cli.models.relation_encoder import RelationAggregator
 
 
-class ElementwiseSetEncoder(nn.Module):
+class ElementwiseAggregator(nn.Module):
     """H_agg for circles (App. A): a 3-layer MLP per element (D -> h -> h -> out, ReLU between),
     divided by the set size, then FSPool over the elements."""
 
@@ -27,11 +31,9 @@ class ElementwiseSetEncoder(nn.Module):
         return self.pool(h)
 
 
-def build_set_encoder(kind: str, element_dim: int, out_dim: int, hidden: int, n_pieces: int) -> nn.Module:
+def build_aggregator(kind: str, element_dim: int, out_dim: int, hidden: int, n_pieces: int) -> nn.Module:
     if kind == "mlp":
-        return ElementwiseSetEncoder(element_dim, out_dim, hidden, n_pieces)
+        return ElementwiseAggregator(element_dim, out_dim, hidden, n_pieces)
     if kind == "relation":
-        from sslr_cli.models.relation_encoder import RelationSetEncoder
-
-        return RelationSetEncoder(element_dim, out_dim, hidden, n_pieces)
-    raise ValueError(f"unknown set encoder {kind!r}")
+        return RelationAggregator(element_dim, out_dim, hidden, n_pieces)
+    raise ValueError(f"unknown aggregator {kind!r}")

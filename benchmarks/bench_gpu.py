@@ -35,7 +35,7 @@ def measure(preset: str, generator: str, r: int, batch: int, precision: str, ste
     from sslr_cli.data.circles import generate_circles
     from sslr_cli.engine.device import autocast
     from sslr_cli.engine.tasks import get_task
-    from sslr_cli.engine.train import optimizer_step
+    from sslr_cli.engine.state import optimizer_step
 
     dev = torch.device("cuda")
     base = get_preset(preset)

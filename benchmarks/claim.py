@@ -81,7 +81,7 @@ def load_eval_images(evals: dict[int, Path]) -> dict:
 
 
 def evaluate(run_dir: Path, evals: dict[int, Path]) -> dict:
-    from sslr_cli.engine.train import load_model
+    from sslr_cli.engine.checkpoint import load_model
 
     model, cfg, state = load_model(run_dir / "last.pt", "cpu")
     return {"step": state["step"], "minutes": state["elapsed"] / 60, **table1(model, load_eval_images(evals))}

@@ -19,7 +19,8 @@ from sslr_cli.data.clevr import ClevrSpec, generate_clevr
 from sslr_cli.data.loader import to_float_images
 from sslr_cli.data.store import write_scenes
 from sslr_cli.engine.tasks import get_task, reconstruction_loss
-from sslr_cli.engine.train import load_model, train
+from sslr_cli.engine.checkpoint import load_model
+from sslr_cli.engine.train import train
 from sslr_cli.experiments.iou import (
     component_boxes, element_box_masks, fill_boxes, gt_box_masks, on_pixels, overall_iou, per_object_iou_paper,
     per_object_iou_reference, score_images, segmentation, summarize,

@@ -12,7 +12,8 @@ from conftest import tiny_run
 from sslr_cli.data.circles import CircleSpec, generate_circles
 from sslr_cli.data.store import write_scenes
 from sslr_cli.engine.checkpoint import read_checkpoint
-from sslr_cli.engine.train import TrainingDiverged, load_model, train
+from sslr_cli.engine.checkpoint import load_model
+from sslr_cli.engine.train import TrainingDiverged, train
 from sslr_cli.errors import SSLRError
 
 

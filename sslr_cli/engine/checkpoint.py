@@ -1,4 +1,5 @@
-"""Checkpoints: written atomically, read with ``weights_only=True`` (files from elsewhere are untrusted)."""
+"""Checkpoints: written atomically, read with ``weights_only=True`` (files from elsewhere are untrusted);
+``load_model``, the one way the package turns a checkpoint into a model."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import torch
 
 from sslr_cli.config import RunConfig
 from sslr_cli.data.store import atomic_path
+from sslr_cli.engine.device import resolve_device
+from sslr_cli.engine.tasks import get_task
 from sslr_cli.errors import SSLRError
 
 FORMAT = "sslr-checkpoint"
@@ -50,3 +53,41 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def checkpoint_config(payload: dict[str, Any]) -> RunConfig:
     return RunConfig.from_dict(payload["config"])
+
+
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """The file ``read_checkpoint`` reads for ``path`` (a run directory's best.pt, else last.pt)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).exists():
+                return path / name
+    return path
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
+               task: str | None = None) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
+    """A ready model (in eval mode) from a checkpoint or run directory: (model, config, checkpoint).
+
+    ``task``: the task the caller needs; a checkpoint of another task fails with a message that
+    names both (checked before the model is built, so not as a shape mismatch).
+    """
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    state = read_checkpoint(path, map_location=dev)
+    try:
+        cfg = checkpoint_config(state)
+    except SSLRError as exc:
+        raise SSLRError(f"{checkpoint_file(path)}: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SSLRError(f"{checkpoint_file(path)}: checkpoint config is not readable ({str(exc)[:120]})") from None
+    if task is not None and cfg.train.task != task:
+        raise SSLRError(f"{path}: a {cfg.train.task!r} checkpoint; this command needs one trained with --task {task}")
+    try:
+        model = get_task(cfg.train.task).build_model(cfg)
+    except SSLRError as exc:
+        raise SSLRError(f"{checkpoint_file(path)}: {exc}") from None
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise SSLRError(f"{path}: weights do not fit the model its config describes ({str(exc).splitlines()[0][:120]})") from None
+    return model.to(dev).eval(), cfg, state

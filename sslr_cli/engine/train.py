@@ -1,18 +1,19 @@
-"""The training loop: run directory, checkpoints, exact resume, time budget, progress.
+"""The training loop. Around it: the run directory (``run_dir.RunDir``: config.json, metrics.jsonl,
+last.pt, best.pt), the training state (``state.TrainState``: model, optimizer, scaler, RNG, counters,
+one state_dict/load_state_dict) and the data. On CPU the same seed gives the same run, and
+``resume=True`` continues so that the losses equal those of an uninterrupted run.
 
-A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON line per logged step and per
-epoch), ``last.pt`` and ``best.pt`` (lowest validation loss). On CPU the same seed gives the same
-run, and ``resume=True`` continues so that the losses equal those of an uninterrupted run.
+Hooks (``TrainHook``) see the loop after every step and every epoch; they can log, checkpoint
+(``loop.save_last()``) or stop the run (``loop.stop(reason)``, saved and resumable like a budget stop).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -20,10 +21,17 @@ from torch import nn
 from sslr_cli.config import RunConfig
 from sslr_cli.data.loader import BatchLoader, scene_tensors
 from sslr_cli.data.store import SceneArrays, open_scenes
-from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint, save_checkpoint
+from sslr_cli.engine.checkpoint import checkpoint_config, load_model, read_checkpoint
 from sslr_cli.engine.device import autocast, resolve_device, seed_everything
+from sslr_cli.engine.run_dir import RunDir
+from sslr_cli.engine.state import TrainState, make_optimizer, optimizer_step
 from sslr_cli.engine.tasks import Task, get_task
 from sslr_cli.errors import SSLRError
+
+__all__ = ["train", "TrainResult", "TrainHook", "TrainLoop", "Distributed", "TrainingDiverged", "evaluate_loss",
+           "load_training_data", "load_matching_weights", "load_model", "make_optimizer", "optimizer_step"]
+
+RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile")  # what a resumed run may change
 
 
 class TrainingDiverged(SSLRError):
@@ -108,11 +116,48 @@ def load_training_data(task: Task, cfg: RunConfig, data: str | Path, val: str | 
     return train_t, val_t, scene_file.image_size
 
 
-def make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
-    t = cfg.train
-    if t.optimizer == "rmsprop":
-        return torch.optim.RMSprop(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+class TrainHook:
+    """A point where code joins the loop without changing it. Subclass and override what you need;
+    ``loop`` is the ``TrainLoop`` (``loop.state``, ``loop.cfg``, ``loop.run``, ``loop.dist``, ...).
+    Every rank calls the hooks; only rank 0's ``RunDir`` writes."""
+
+    def after_step(self, loop: "TrainLoop", record: dict[str, Any]) -> None:
+        """After each optimizer step; ``record`` has epoch, batch, step, loss, r, lr, elapsed."""
+
+    def after_epoch(self, loop: "TrainLoop", record: dict[str, Any]) -> None:
+        """After each epoch's validation (also after a stopped, incomplete epoch); ``record`` is its metrics line."""
+
+
+def _split(scenes: SceneArrays, names: tuple[str, ...], fraction: float, seed: int):
+    """Hold out ``fraction`` of the samples (a seeded random subset) for validation."""
+    tensors = scene_tensors(scenes, names)
+    n = len(scenes)
+    n_val = int(round(n * fraction))
+    if n_val == 0:
+        return tensors, None
+    if n - n_val < 1:
+        raise SSLRError(f"--val-fraction {fraction}: leaves no training images out of {n}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 17))
+    val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
+    return ({k: v.index_select(0, train_idx) for k, v in tensors.items()},
+            {k: v.index_select(0, val_idx) for k, v in tensors.items()})
+
+
+def load_training_data(task: Task, cfg: RunConfig, data: str | Path, val: str | Path | None):
+    """(train tensors, val tensors or None, image size) for ``task`` from the dataset files."""
+    names = task.arrays(cfg)
+    scene_file = open_scenes(data, task.kinds)
+    missing = [n for n in names if n not in scene_file.names]
+    if missing:
+        raise SSLRError(f"{data}: has no dataset {missing[0]!r}, needed to train this preset")
+    scenes = scene_file.load(list(names))
+    if val is not None:
+        val_file = open_scenes(val, task.kinds)
+        if val_file.image_size != scene_file.image_size:
+            raise SSLRError(f"--val {val}: images are {val_file.image_size}px, training images {scene_file.image_size}px")
+        return scene_tensors(scenes, names), scene_tensors(val_file.load(list(names)), names), scene_file.image_size
+    train_t, val_t = _split(scenes, names, cfg.train.val_fraction, cfg.train.seed)
+    return train_t, val_t, scene_file.image_size
 
 
 def base_inner_steps(cfg: RunConfig) -> int:
@@ -145,19 +190,113 @@ def evaluate_loss(task: Task, model: nn.Module, tensors: dict[str, torch.Tensor]
     return total / max(count, 1)
 
 
-def prepare_run_dir(out_dir: Path, resume: bool, force: bool) -> None:
-    if resume:
-        if not (out_dir / "last.pt").exists():
-            raise SSLRError(f"--resume: {out_dir} has no last.pt to resume from")
-        return
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SSLRError(f"--out {out_dir}: exists and is not a directory")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not force:
-            raise SSLRError(f"--out {out_dir}: run directory is not empty (use --resume to continue or --force to start over)")
-        for name in ("config.json", "metrics.jsonl", "last.pt", "best.pt"):
-            (out_dir / name).unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class TrainLoop:
+    """One call of ``train``: the loop (``run``) and what hooks may use."""
+
+    cfg: RunConfig
+    task: Task
+    state: TrainState
+    run_dir: RunDir
+    net: nn.Module  # the model as trained (DDP-wrapped under torchrun)
+    loader: BatchLoader
+    val: dict[str, torch.Tensor] | None
+    device: torch.device
+    dist: Distributed
+    hooks: Sequence[TrainHook] = ()
+    on_progress: Callable[[dict[str, Any]], None] | None = None
+    stopped: str = "finished"  # "finished", "time budget", "step budget", "interrupted" or a hook's reason
+
+    def stop(self, reason: str) -> None:
+        """End the run after this step; last.pt records the position, so --resume continues exactly.
+        The first reason given wins. Under DDP every rank must decide alike (e.g. through ``loop.dist.any``)."""
+        if self.stopped == "finished":
+            self.stopped = reason
+
+    def save_last(self) -> None:
+        self.run_dir.save("last.pt", self._checkpoint())
+
+    def _checkpoint(self, **position: int) -> dict[str, Any]:
+        h = self.run_dir.history
+        return {"config": self.cfg.to_dict(), **self.state.state_dict(**position), "metrics": h[-1] if h else {}}
+
+    def validate(self, r: int) -> float:
+        if self.val is None:
+            return math.nan
+        value = evaluate_loss(self.task, self.state.model, self.val, self.cfg, self.device, r,
+                              max(1, self.cfg.train.batch_size // self.dist.world_size), self.dist)
+        if value < self.state.best_val:
+            self.state.best_val = value
+            self.run_dir.save("best.pt", self._checkpoint(batch=0))
+        return value
+
+    def train_step(self, batch: dict[str, torch.Tensor], r: int, lr: float) -> float:
+        pin = self.device.type == "cuda"  # page-locked batches make the host-to-GPU copies asynchronous
+        # index_select's output is pageable even from a pinned source, so the batch itself is pinned
+        batch = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) for k, v in batch.items()}
+        self.state.set_lr(lr)  # the schedule is a function of the step: resume needs no state
+        with autocast(self.device, self.cfg.train.precision):
+            loss = self.task.loss(self.net, batch, self.cfg, r)
+        value = self.dist.mean(loss.detach())  # the global batch's loss, the same on every rank
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training stopped: non-finite loss ({value}) at epoch {self.state.epoch} step {self.state.step}; "
+                f"the last good checkpoint is {self.run_dir.path / 'last.pt'} (try a lower --lr)")
+        optimizer_step(loss, self.state.optimizer, self.state.scaler)
+        return value
+
+    def run(self) -> TrainResult:
+        cfg, t, st = self.cfg, self.cfg.train, self.state
+        budget, elapsed_at_start = t.max_minutes * 60.0, st.elapsed
+        schedule_total = t.schedule_steps or t.max_steps or t.epochs * len(self.loader)
+        images_seen, t_run, last_val, train_loss = 0, time.perf_counter(), math.nan, math.nan
+        if t.max_steps and st.step >= t.max_steps:
+            self.stopped = "step budget"
+        st.model.train()
+        try:
+            while self.stopped == "finished" and st.epoch < t.epochs:
+                r = t.inner_steps_at(st.epoch, base_inner_steps(cfg))
+                ep_loss, ep_n, t_epoch = 0.0, 0, time.perf_counter()
+                for batch in self.loader.batches(st.epoch, st.batch):
+                    t0, lr = time.perf_counter(), t.lr_at(st.step, schedule_total)
+                    value = self.train_step(batch, r, lr)
+                    dt = time.perf_counter() - t0
+                    st.step, st.batch, st.elapsed = st.step + 1, st.batch + 1, st.elapsed + dt
+                    ep_loss, ep_n, images_seen = ep_loss + value, ep_n + 1, images_seen + t.batch_size
+                    record = {"kind": "step", "epoch": st.epoch, "step": st.step, "loss": value, "r": r, "lr": lr,
+                              "elapsed_s": round(st.elapsed, 3)}
+                    if self.on_progress:
+                        self.on_progress({"epoch": st.epoch, "batch": st.batch, "batches": len(self.loader), "step": st.step,
+                                          "loss": value, "images_per_s": t.batch_size / max(dt, 1e-9),
+                                          "elapsed": st.elapsed, "r": r})
+                    if st.step % t.log_every == 0:
+                        self.run_dir.log(record)
+                    for hook in self.hooks:
+                        hook.after_step(self, {**record, "batch": st.batch})
+                    if budget and self.dist.any(st.elapsed - elapsed_at_start >= budget):
+                        self.stop("time budget")
+                    if t.max_steps and st.step >= t.max_steps:
+                        self.stop("step budget")
+                    if self.stopped != "finished":
+                        break
+                train_loss, last_val = ep_loss / max(ep_n, 1), self.validate(r)
+                record = {"kind": "epoch", "epoch": st.epoch, "step": st.step, "train_loss": train_loss, "val_loss": last_val,
+                          "r": r, "elapsed_s": round(st.elapsed, 3), "epoch_s": round(time.perf_counter() - t_epoch, 3),
+                          "complete": self.stopped == "finished"}
+                self.run_dir.log(record)
+                for hook in self.hooks:
+                    hook.after_epoch(self, record)
+                if self.stopped == "finished":
+                    st.epoch, st.batch = st.epoch + 1, 0
+                self.save_last()
+        except KeyboardInterrupt:
+            self.stopped = "interrupted"
+            self.save_last()
+        if self.val is None:  # no validation: the last weights are the best we know
+            self.run_dir.best_from_last()
+        wall = time.perf_counter() - t_run
+        return TrainResult(self.run_dir.path, st.epoch, st.step, st.best_val, last_val, train_loss, st.elapsed / 60.0,
+                           images_seen / max(wall, 1e-9), self.stopped, self.run_dir.history)
 
 
 def train(
@@ -173,177 +312,48 @@ def train(
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     dist: Distributed | None = None,
     wrap_model: Callable[[nn.Module], nn.Module] | None = None,
+    hooks: Sequence[TrainHook] = (),
 ) -> TrainResult:
     """Train ``cfg`` on ``data`` into ``out_dir``. ``on_progress`` gets a dict after every step.
 
     ``init``: a checkpoint whose weights initialise the model (matching weights that fit).
     ``resume_overrides``: training fields a resumed run may change (``epochs``, ``max_minutes``,
-    ``max_steps``); the time budget counts the time of this call only, the step budget the whole run.
+    ``max_steps``, ``compile``); the time budget counts the time of this call only, the step budget the whole run.
     ``dist``/``wrap_model(model, cfg)``: set by the distributed launcher (rank 0 alone writes files).
+    ``hooks``: ``TrainHook`` objects called after every step and epoch.
     """
     dist = dist or Distributed()
-    out_dir = Path(out_dir)
-    if resume:
-        def read_last() -> dict[str, Any]:
-            if not (out_dir / "last.pt").exists():
-                raise SSLRError(f"--resume: {out_dir} has no last.pt to resume from")
-            return read_checkpoint(out_dir / "last.pt")
-
-        state = dist.on_main(read_last)  # rank 0 reads, every rank gets the same state
-        cfg = checkpoint_config(state)
-        allowed = {k: v for k, v in (resume_overrides or {}).items()
-                   if k in ("epochs", "max_minutes", "max_steps", "compile") and v is not None}
-        cfg = cfg.with_overrides(train=allowed)
-    else:
-        state = None
+    run_dir = RunDir(out_dir, writer=dist.is_main)
+    saved = dist.on_main(run_dir.read_last) if resume else None  # rank 0 reads, every rank gets the same state
+    if saved is not None:
+        allowed = {k: v for k, v in (resume_overrides or {}).items() if k in RESUME_OVERRIDES and v is not None}
+        cfg = checkpoint_config(saved).with_overrides(train=allowed)
     cfg.validate()
     task = get_task(cfg.train.task)
     dev = resolve_device(device)
     train_t, val_t, image_size = load_training_data(task, cfg, data, val)
     if image_size != cfg.model.image_size:
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
-    dist.on_main(lambda: prepare_run_dir(out_dir, resume, force))
+    dist.on_main(lambda: run_dir.prepare(resume, force))
 
     seed_everything(cfg.train.seed)
-    model = task.build_model(cfg).to(dev)
-    if init is not None and state is None:
-        load_matching_weights(model, dist.on_main(lambda: read_checkpoint(init)["model"]))
-    optimizer = make_optimizer(model, cfg)
-    # fp16 needs loss scaling against gradient underflow; bf16 has fp32's range and needs none
-    scaler = torch.amp.GradScaler("cuda") if cfg.train.precision == "fp16" else None
-    epoch, start_batch, step, best_val, elapsed = 0, 0, 0, math.inf, 0.0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, start_batch, step = state["epoch"], state["batch"], state["step"]
-        best_val, elapsed = state["best_val"], state["elapsed"]
-        torch.set_rng_state(state["rng"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-    if dist.is_main:
-        (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    state = TrainState.create(task.build_model(cfg).to(dev), cfg)
+    if init is not None and saved is None:
+        load_matching_weights(state.model, dist.on_main(lambda: read_checkpoint(init)["model"]))
+    if saved is not None:
+        state.load_state_dict(saved)
+    run_dir.write_config(cfg)
     if cfg.train.compile:
-        from sslr_cli.engine.compile import compile_model
+        from sslr_cli.engine.compile import compile_model  # imports torch._dynamo: only when asked
 
-        compile_model(model)
-    net = wrap_model(model, cfg) if wrap_model else model
-    pin = dev.type == "cuda"  # page-locked batches make the host-to-GPU copies asynchronous
+        compile_model(state.model)
+    net = wrap_model(state.model, cfg) if wrap_model else state.model
     loader = BatchLoader(train_t, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed,
                          rank=dist.rank, world_size=dist.world_size)
     if len(loader) == 0:
         raise SSLRError(f"{data}: fewer training images than one batch of {cfg.train.batch_size}")
-    history: list[dict[str, Any]] = []
-    metrics_file = (out_dir / "metrics.jsonl").open("a") if dist.is_main else None
-    budget = cfg.train.max_minutes * 60.0
-    stopped, last_val, train_loss = "finished", math.nan, math.nan
-    images_seen, t_run, elapsed_at_start = 0, time.perf_counter(), elapsed
-    batch_index = start_batch
-
-    def log(record: dict[str, Any]) -> None:
-        history.append(record)
-        if metrics_file is not None:
-            metrics_file.write(json.dumps(record) + "\n")
-            metrics_file.flush()
-
-    def checkpoint(name: str, batch_index: int, ep: int) -> None:
-        if not dist.is_main:
-            return
-        save_checkpoint(out_dir / name, {
-            "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "epoch": ep, "batch": batch_index, "step": step, "best_val": best_val,
-            "elapsed": elapsed, "rng": torch.get_rng_state(), "metrics": history[-1] if history else {},
-            "scaler": scaler.state_dict() if scaler is not None else {},
-        })
-
-    def validate(ep: int, r: int) -> float:
-        nonlocal best_val
-        if val_t is None:
-            return math.nan
-        value = evaluate_loss(task, model, val_t, cfg, dev, r, max(1, cfg.train.batch_size // dist.world_size), dist)
-        if value < best_val:
-            best_val = value
-            checkpoint("best.pt", 0, ep)
-        return value
-
-    max_steps = cfg.train.max_steps
-    schedule_total = cfg.train.schedule_steps or max_steps or cfg.train.epochs * len(loader)
-    if max_steps and step >= max_steps:
-        stopped = "step budget"
-    model.train()
-    try:
-        while epoch < cfg.train.epochs and not (max_steps and step >= max_steps):
-            r = cfg.train.inner_steps_at(epoch, base_inner_steps(cfg))
-            ep_loss, ep_n, t_epoch = 0.0, 0, time.perf_counter()
-            batch_index = start_batch
-            for batch in loader.batches(epoch, start_batch):
-                t0 = time.perf_counter()
-                # index_select's output is pageable even from a pinned source, so the batch itself is pinned
-                batch = {k: (v.pin_memory() if pin else v).to(dev, non_blocking=True) for k, v in batch.items()}
-                lr_now = cfg.train.lr_at(step, schedule_total)
-                for group in optimizer.param_groups:  # the schedule is a function of the step: resume needs no state
-                    group["lr"] = lr_now
-                with autocast(dev, cfg.train.precision):
-                    loss = task.loss(net, batch, cfg, r)
-                value = dist.mean(loss.detach())  # the global batch's loss, the same on every rank
-                if not math.isfinite(value):
-                    raise TrainingDiverged(
-                        f"training stopped: non-finite loss ({value}) at epoch {epoch} step {step}; "
-                        f"the last good checkpoint is {out_dir / 'last.pt'} (try a lower --lr)")
-                optimizer_step(loss, optimizer, scaler)
-                step += 1
-                batch_index += 1
-                dt = time.perf_counter() - t0
-                elapsed += dt
-                ep_loss += value
-                ep_n += 1
-                images_seen += cfg.train.batch_size
-                if on_progress:
-                    on_progress({"epoch": epoch, "batch": batch_index, "batches": len(loader), "step": step,
-                                 "loss": value, "images_per_s": cfg.train.batch_size / max(dt, 1e-9),
-                                 "elapsed": elapsed, "r": r})
-                if step % cfg.train.log_every == 0:
-                    log({"kind": "step", "epoch": epoch, "step": step, "loss": value, "r": r, "lr": lr_now,
-                         "elapsed_s": round(elapsed, 3)})
-                if budget and dist.any(elapsed - elapsed_at_start >= budget):
-                    stopped = "time budget"
-                    break
-                if max_steps and step >= max_steps:
-                    stopped = "step budget"
-                    break
-            train_loss = ep_loss / max(ep_n, 1)
-            start_batch = 0 if stopped == "finished" else batch_index
-            last_val = validate(epoch, r)
-            log({"kind": "epoch", "epoch": epoch, "step": step, "train_loss": train_loss, "val_loss": last_val,
-                 "r": r, "elapsed_s": round(elapsed, 3), "epoch_s": round(time.perf_counter() - t_epoch, 3),
-                 "complete": stopped == "finished"})
-            if stopped != "finished":
-                checkpoint("last.pt", batch_index, epoch)
-                break
-            epoch += 1
-            checkpoint("last.pt", 0, epoch)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        checkpoint("last.pt", batch_index, epoch)
-    finally:
-        if metrics_file is not None:
-            metrics_file.close()
-    if val_t is None and dist.is_main:  # no validation: the last weights are the best we know
-        save_checkpoint(out_dir / "best.pt", torch.load(out_dir / "last.pt", weights_only=True))
-    wall = time.perf_counter() - t_run
-    return TrainResult(out_dir, epoch, step, best_val, last_val, train_loss, elapsed / 60.0,
-                       images_seen / max(wall, 1e-9), stopped, history)
-
-
-def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None) -> None:
-    """Backward and update; with fp16's GradScaler the loss is scaled and the step skipped on overflow."""
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is None:
-        loss.backward()
-        optimizer.step()
-    else:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+    with run_dir:
+        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, hooks, on_progress).run()
 
 
 def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
@@ -355,18 +365,3 @@ def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> l
     own.update(taken)
     model.load_state_dict(own)
     return sorted(taken)
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig, dict[str, Any]]:
-    """A ready model (in eval mode) from a checkpoint or run directory: (model, config, checkpoint)."""
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    state = read_checkpoint(path, map_location=dev)
-    cfg = checkpoint_config(state)
-    task = get_task(cfg.train.task)
-    model = task.build_model(cfg)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise SSLRError(f"{path}: weights do not fit the model its config describes ({str(exc).splitlines()[0][:120]})") from None
-    return model.to(dev).eval(), cfg, state
-

@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 
 from sslr_cli.config import RunConfig
-from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
+from sslr_cli.engine.checkpoint import checkpoint_file, load_model
 from sslr_cli.engine.device import resolve_device
 from sslr_cli.errors import SSLRError
+from sslr_cli.models.registry import short_label
 
 
 @dataclass
@@ -27,14 +28,6 @@ class LoadedModel:
         return self.config.model.generator
 
 
-def _checkpoint_file(path: Path) -> Path:
-    if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).exists():
-                return path / name
-    return path
-
-
 def run_name(path: Path) -> str:
     """A run directory's name for ``runs/x/best.pt`` or ``runs/x``; the file stem otherwise."""
     path = Path(path)
@@ -47,31 +40,9 @@ def run_name(path: Path) -> str:
 
 
 def load_reconstruction_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, RunConfig, Path]:
-    """(model in eval mode, config, file) from a checkpoint or run directory of ``--task reconstruct``.
-
-    The task is checked before the model is built, so a checkpoint of another task (set matching)
-    fails with a message that names it rather than with a shape mismatch.
-    """
-    from sslr_cli.engine.tasks import get_task
-
-    path = Path(path)
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    state = read_checkpoint(path, map_location=dev)
-    try:
-        cfg = checkpoint_config(state)
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise SSLRError(f"{path}: checkpoint config is not readable ({str(exc)[:120]})") from None
-    if cfg.train.task != "reconstruct":
-        raise SSLRError(
-            f"{path}: a {cfg.train.task!r} checkpoint; this command needs a reconstruction model "
-            f"(trained with 'sslr train --task reconstruct')"
-        )
-    model = get_task("reconstruct").build_model(cfg)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise SSLRError(f"{path}: weights do not fit the model its config describes ({str(exc).splitlines()[0][:120]})") from None
-    return model.to(dev).eval(), cfg, _checkpoint_file(path)
+    """(model in eval mode, config, file) from a checkpoint or run directory of ``--task reconstruct``."""
+    model, cfg, _ = load_model(path, device, task="reconstruct")
+    return model, cfg, checkpoint_file(path)
 
 
 def load_models(paths: list[Path], device: torch.device | str = "cpu") -> list[LoadedModel]:
@@ -83,7 +54,7 @@ def load_models(paths: list[Path], device: torch.device | str = "cpu") -> list[L
     seen: dict[str, int] = {}
     for p in paths:
         model, cfg, file = load_reconstruction_model(p, dev)
-        label = f"{cfg.model.generator.upper()} {run_name(Path(p))}"
+        label = f"{short_label(cfg.model.generator)} {run_name(Path(p))}"
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label} #{seen[label]}"

@@ -15,7 +15,8 @@ from rich.table import Table
 from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.commands.gen_data import OUT_ARG, dataset_summary
 from sslr_cli.data.clevr import COLOR_NAMES, MATERIALS, SHAPES, SIZE_NAMES, ClevrSpec, generate_clevr
-from sslr_cli.data.store import SceneArrays, _check_output, write_scenes
+from sslr_cli.atomic import check_output
+from sslr_cli.data.store import SceneArrays, write_scenes
 from sslr_cli.errors import SSLRError
 
 
@@ -96,7 +97,7 @@ def clevr(
         def make(advance):
             return generate_clevr(total, spec, seed, advance)
 
-    _check_output(out_path, force)  # fail before spending time on rendering
+    check_output(out_path, force)  # fail before spending time on rendering
     t0 = time.perf_counter()
     with progress_bar(disable=quiet or as_json) as bar:
         task = bar.add_task("gen-data clevr", total=total, info="")

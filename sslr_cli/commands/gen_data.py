@@ -12,7 +12,8 @@ from rich.table import Table
 
 from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
-from sslr_cli.data.store import SceneArrays, _check_output, write_scenes
+from sslr_cli.atomic import check_output
+from sslr_cli.data.store import SceneArrays, write_scenes
 from sslr_cli.errors import SSLRError
 
 app = typer.Typer(help="Generate datasets (HDF5): circles, isocircles (set matching), clevr.", no_args_is_help=True)
@@ -73,7 +74,7 @@ def _counts(count: Optional[int], min_count: Optional[int], max_count: Optional[
 
 
 def _generate(kind: str, out_path: Path, n: int, force: bool, quiet: bool, as_json: bool, make) -> None:
-    _check_output(out_path, force)  # fail before spending time on generation
+    check_output(out_path, force)  # fail before spending time on generation
     t0 = time.perf_counter()
     with progress_bar(disable=quiet or as_json) as bar:
         task = bar.add_task(f"gen-data {kind}", total=n, info="")

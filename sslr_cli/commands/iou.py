@@ -34,9 +34,9 @@ def iou_command(
 
 @user_errors
 def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, device, quiet, as_json) -> None:
-    from sslr_cli.data.store import open_scenes
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.inputs import load_clevr_eval
     from sslr_cli.experiments.iou import MODES, PAPER_TABLE2, measure_iou
 
     if per_object_mode not in MODES:
@@ -48,18 +48,10 @@ def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, devic
     if batch_size < 1:
         raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
     dev = resolve_device(device)
-    scene_file = open_scenes(data, "clevr")
-    names = ["images", "foreground", "boxes", "masks"] + [k for k in ("has_foreground", "has_mask") if k in scene_file.names]
     loaded = load_models(list(checkpoints), dev)  # checks the task; labels "SRN <run>"
-    for m in loaded:
-        if m.config.model.image_size != scene_file.image_size:
-            raise SSLRError(f"{m.path}: the model works on {m.config.model.image_size}px images, "
-                            f"--data has {scene_file.image_size}px")
+    arrays = load_clevr_eval(data, loaded, limit)
     models = [(m.label, m.path, m.model, m.config) for m in loaded]
-    arrays = scene_file.load(names, limit=limit).arrays
     n = len(arrays["images"])
-    if n == 0:
-        raise SSLRError(f"--data {data}: has no images")
 
     results = []
     with progress_bar(disable=quiet or as_json) as bar:

@@ -43,9 +43,8 @@ def match_command(
 
 @user_errors
 def _run(checkpoints, data, batch_size, limit, device, quiet, as_json) -> None:
-    from sslr_cli.data.loader import scene_tensors
-    from sslr_cli.data.store import open_scenes
     from sslr_cli.engine.device import resolve_device
+    from sslr_cli.experiments.inputs import load_match_pairs
     from sslr_cli.experiments.matching import evaluate_checkpoint, group_runs
 
     if batch_size < 1:
@@ -53,15 +52,14 @@ def _run(checkpoints, data, batch_size, limit, device, quiet, as_json) -> None:
     if limit is not None and limit < 1:
         raise SSLRError(f"--limit {limit}: must be >= 1")
     dev = resolve_device(device)
-    scene_file = open_scenes(data, ("isocircles",))
-    pairs = scene_tensors(scene_file.load(["images", "images_b", "target"], limit=limit), ("images", "images_b", "target"))
+    pairs, image_size = load_match_pairs(data, limit)
     n = int(pairs["target"].shape[0])
     runs = []
     with progress_bar(disable=quiet or as_json) as bar:
         job = bar.add_task("match", total=n * len(checkpoints), info="")
         for path in checkpoints:
             bar.update(job, info=str(path))
-            runs.append(evaluate_checkpoint(path, pairs, scene_file.image_size, batch_size, dev,
+            runs.append(evaluate_checkpoint(path, pairs, image_size, batch_size, dev,
                                             on_batch=lambda k: bar.advance(job, k)))
     rows = group_runs(runs)
     for r in rows:

@@ -64,9 +64,9 @@ def reconstruct_command(
 @user_errors
 def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figure, out_dir, seed, force, device,
                  quiet, as_json) -> None:
-    from sslr_cli.data.store import open_scenes
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.inputs import load_labelled_images
     from sslr_cli.experiments.disentanglement import PAPER_TABLE1, decompose, measure_disentanglement
 
     if limit is not None and limit < 1:
@@ -83,19 +83,9 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
         from sslr_cli.experiments.figures import output_path
 
         fig_path = output_path(figure, out_dir, "reconstruct.png", force)
-    scene_files = [open_scenes(p, ("circles", "clevr")) for p in data]
     models = load_models(list(checkpoints), dev)
-    size = models[0].config.model.image_size
-    for f in scene_files:
-        if f.image_size != size:
-            raise SSLRError(f"--data {f.path}: images are {f.image_size}px, the checkpoints expect {size}px")
-    loaded = [f.load(["images", "counts", "masks"], limit=limit) for f in scene_files]
-    images = torch.from_numpy(np.ascontiguousarray(np.concatenate([s["images"] for s in loaded])))
-    counts = np.concatenate([s["counts"] for s in loaded]).astype(np.int64)
-    masks = np.concatenate([s["masks"] for s in loaded])
-    n = len(counts)
-    if n == 0:
-        raise SSLRError(f"--data {data[0]}: has no images")
+    evaluation = load_labelled_images(list(data), models[0].config.model.image_size, limit)
+    images, counts, masks, n = evaluation.images, evaluation.counts, evaluation.masks, len(evaluation)
 
     results = []
     with progress_bar(disable=quiet or as_json) as bar:

@@ -62,7 +62,7 @@ def tsne_command(
 @user_errors
 def _tsne(checkpoints, dims, grid, radii, embeddings, seed, batch_size, figure, out_dir, no_figure, force, device,
           quiet, as_json) -> None:
-    from sslr_cli.data.store import _check_output
+    from sslr_cli.atomic import check_output
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments import tsne_analysis as ta
     from sslr_cli.experiments.checkpoints import load_models
@@ -82,7 +82,7 @@ def _tsne(checkpoints, dims, grid, radii, embeddings, seed, batch_size, figure, 
     emb_paths = embeddings_paths(embeddings, [m.label for m in models]) if embeddings else []
     for p in emb_paths:
         try:
-            _check_output(p, force)
+            check_output(p, force)
         except SSLRError as exc:
             raise SSLRError(f"--embeddings {exc}") from None
     size = models[0].config.model.image_size

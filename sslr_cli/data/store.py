@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
 
+from sslr_cli.atomic import atomic_path
 from sslr_cli.errors import SSLRError
 
 SCHEMA_VERSION = 1
@@ -71,40 +69,6 @@ class SceneArrays:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
-
-
-def _check_output(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise SSLRError(f"{path}: already exists (use --force to overwrite)")
-    if path.exists() and path.is_dir():
-        raise SSLRError(f"{path}: is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise SSLRError(f"{path}: {parent} is not a folder")
-    parent.mkdir(parents=True, exist_ok=True)  # `sslr gen-data circles data/x.h5` makes data/
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, force: bool = False, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds.
-
-    Refuses to replace an existing file unless ``force``; on any error the temporary is removed,
-    so a crash never leaves a half-written output behind.
-    """
-    path = Path(path)
-    _check_output(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; the output should get the usual mode
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
 
 
 def write_scenes(path: str | os.PathLike, scenes: SceneArrays, force: bool = False, block: int = 2048) -> Path:

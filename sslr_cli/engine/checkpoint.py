@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from sslr_cli.config import RunConfig
-from sslr_cli.data.store import atomic_path
+from sslr_cli.atomic import atomic_path
 from sslr_cli.engine.device import resolve_device
 from sslr_cli.engine.tasks import get_task
 from sslr_cli.errors import SSLRError

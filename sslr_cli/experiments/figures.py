@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sslr_cli.data.store import atomic_path
+from sslr_cli.atomic import atomic_path
 from sslr_cli.errors import SSLRError
 from sslr_cli.experiments.disentanglement import Decomposition
 from sslr_cli.experiments.interpolation import LatentResult, ShiftResult

@@ -28,7 +28,7 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from sslr_cli.data.circles import CIRCLE_FIELDS, render_circles
 from sslr_cli.data.loader import to_float_images
-from sslr_cli.data.store import atomic_path
+from sslr_cli.atomic import atomic_path
 from sslr_cli.errors import SSLRError
 from sslr_cli.experiments.disentanglement import element_masses
 

@@ -78,6 +78,8 @@ def test_generators_per_task_and_errors():
         check_generator(tiny_model(generator="gan"), "reconstruct")
     with pytest.raises(SSLRError, match="--gen-opt depth: unknown setting for --generator srn"):
         check_generator(tiny_model(generator="srn", generator_options={"depth": 2}), "reconstruct")
+    with pytest.raises(SSLRError, match="--set-size 3: the encoder's 128 features"):
+        tiny_run("mlp", model=dict(set_size=3)).validate()  # SSLR's H_set splits the features into |S| groups
     with pytest.raises(SSLRError, match="--task 'nope'"):
         get_task("nope")
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from sslr_cli.config import ModelConfig, options_from_dict
 from sslr_cli.errors import SSLRError
 from sslr_cli.models.generator import SetGenerator
-from sslr_cli.models.sslr_generator import SSLRGenerator
+from sslr_cli.models.sslr_generator import SSLRGenerator, check_projection
 
 TASKS_WITH_SETS = ("reconstruct", "match")
 
@@ -37,6 +37,7 @@ class GeneratorSpec:
     build: Callable[[ModelConfig, Any], SetGenerator]  # (shared model settings, its options) -> G
     options: type = NoOptions  # frozen dataclass of its own settings (--gen-opt KEY=VALUE)
     tasks: tuple[str, ...] = TASKS_WITH_SETS
+    check: Callable[[ModelConfig], None] | None = None  # its demands on the shared fields (raises SSLRError)
 
     @property
     def short(self) -> str:
@@ -53,9 +54,9 @@ class BaselineSpec:
 
 GENERATORS: dict[str, GeneratorSpec] = {
     "mlp": GeneratorSpec("mlp", "SSLR-MLP", "S = S0 = H_set(X), no refinement",
-                         lambda cfg, _: SSLRGenerator(cfg, refine=False)),
+                         lambda cfg, _: SSLRGenerator(cfg, refine=False), check=check_projection),
     "srn": GeneratorSpec("srn", "SSLR-SRN", "S0 refined by r inner gradient steps (Eq. 5)",
-                         lambda cfg, _: SSLRGenerator(cfg, refine=True)),
+                         lambda cfg, _: SSLRGenerator(cfg, refine=True), check=check_projection),
 }
 
 TASK_BASELINES: dict[str, dict[str, BaselineSpec]] = {
@@ -121,6 +122,8 @@ def check_generator(cfg: ModelConfig, task: str) -> None:
     if cfg.generator not in allowed:
         raise SSLRError(f"--generator {cfg.generator!r}: choose one of {', '.join(allowed)}")
     generator_options(cfg)
+    if GENERATORS[cfg.generator].check is not None:
+        GENERATORS[cfg.generator].check(cfg)
 
 
 def build_generator(cfg: ModelConfig) -> SetGenerator:

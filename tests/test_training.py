@@ -11,9 +11,8 @@ import torch
 from conftest import tiny_run
 from sslr_cli.data.circles import CircleSpec, generate_circles
 from sslr_cli.data.store import write_scenes
-from sslr_cli.engine.checkpoint import read_checkpoint
-from sslr_cli.engine.checkpoint import load_model
-from sslr_cli.engine.train import TrainingDiverged, train
+from sslr_cli.engine.checkpoint import load_model, read_checkpoint
+from sslr_cli.engine.train import TrainHook, TrainingDiverged, train
 from sslr_cli.errors import SSLRError
 
 
@@ -148,3 +147,34 @@ def test_cosine_schedule_is_applied_and_resumes_exactly(tmp_path, circles_file):
     train(circles_file, tmp_path / "part", replace(cfg, train=replace(cfg.train, max_steps=3)), device="cpu")
     train(circles_file, tmp_path / "part", cfg, resume=True, resume_overrides={"max_steps": 0}, device="cpu")
     assert losses(tmp_path / "full") == losses(tmp_path / "part")
+
+
+class StopAt(TrainHook):
+    """Records what the loop shows a hook, saves last.pt at every step and stops the run at step ``at``."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.steps, self.epochs, self.saved = at, [], [], []
+
+    def after_step(self, loop, record) -> None:
+        self.steps.append((record["step"], record["batch"], loop.state.step))
+        loop.save_last()
+        self.saved.append(read_checkpoint(loop.run_dir.path / "last.pt")["step"])
+        if record["step"] == self.at:
+            loop.stop("hook")
+
+    def after_epoch(self, loop, record) -> None:
+        self.epochs.append((record["epoch"], record["complete"]))
+
+
+def test_hook_sees_every_step_saves_and_stops_resumably(tmp_path, circles_file):
+    cfg = tiny_run("mlp", epochs=2, log_every=1)
+    full = train(circles_file, tmp_path / "full", cfg, device="cpu")
+    hook = StopAt(at=5)
+    part = train(circles_file, tmp_path / "part", cfg, device="cpu", hooks=[hook])
+    assert part.stopped == "hook" and part.steps == 5 and full.steps > 5
+    assert [s for s, _, _ in hook.steps] == [1, 2, 3, 4, 5] and all(s == t for s, _, t in hook.steps)
+    assert hook.saved == [1, 2, 3, 4, 5]  # last.pt written by the hook at each step
+    assert hook.epochs[-1] == (1, False)  # the stopped epoch is logged incomplete
+    train(circles_file, tmp_path / "part", cfg, resume=True, device="cpu")
+    assert losses(tmp_path / "full") == losses(tmp_path / "part")
+

@@ -104,7 +104,9 @@ def worker(generator: str, args, model_over: dict, train_over: dict, train_path:
         cfg = cfg.with_overrides(train={"max_minutes": 0.0, "schedule_steps": cfg.train.schedule_steps or total})
         milestones = sorted({min(total, m) for m in range(args.every_steps, total + args.every_steps, args.every_steps)})
         for m in milestones:
-            train(train_path, run, cfg, resume=not first, force=first, device="cpu",
+            # a fresh run takes its budget from cfg (resume_overrides apply only when resuming)
+            train(train_path, run, cfg.with_overrides(train={"max_steps": m}) if first else cfg,
+                  resume=not first, force=first, device="cpu",
                   resume_overrides={"max_minutes": 0.0, "max_steps": m, "epochs": 10_000})
             first = False
             queue.put({"generator": generator, **evaluate(run, evals)})

@@ -95,6 +95,8 @@ class TrainConfig:
     log_every: int = 50  # steps between metrics.jsonl lines
     compile: bool = False  # torch.compile the parts outside SRN's inner loop (engine/compile.py)
     sync_bn: bool = True  # under torchrun: batch-norm statistics over the global batch (engine/sync_bn.py)
+    checkpoint_minutes: float = 10.0  # last.pt rewritten mid-epoch this often (wall time); 0 = only at epoch ends
+    checkpoint_steps: int = 0  # ... and/or every this many optimizer steps; 0 = not by steps
 
     def validate(self) -> None:
         if self.task not in ("reconstruct", "match"):
@@ -117,6 +119,8 @@ class TrainConfig:
             raise SSLRError(f"--max-minutes {self.max_minutes}: must be >= 0")
         if self.max_steps < 0:
             raise SSLRError(f"--max-steps {self.max_steps}: must be >= 0")
+        if self.checkpoint_minutes < 0 or self.checkpoint_steps < 0:
+            raise SSLRError(f"--checkpoint-minutes/--checkpoint-steps ({self.checkpoint_minutes}, {self.checkpoint_steps}): must be >= 0")
         if self.lr_schedule not in LR_SCHEDULES:
             raise SSLRError(f"--lr-schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
         if self.warmup_steps < 0 or self.schedule_steps < 0:

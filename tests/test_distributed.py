@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -125,7 +126,21 @@ def _worker(rank: int, ports: list[int], data: str, run_dir: str, results: str) 
     first = launch_training(data=data, out_dir=run_dir, cfg=cfg, device="cpu")
     if rank == 0:
         shutil.copy(run_dir / "last.pt", results / "epoch1.pt")
-    second = launch_training(data=data, out_dir=run_dir, cfg=cfg, device="cpu", resume=True,  # the same group again
+    # the resume to 2 epochs is stopped by a SIGTERM that reaches rank 1 alone (sent by rank 0 during step 6):
+    # both ranks must stop after the same step (else a collective would hang), rank 0 writes last.pt
+    (results / f"pid{rank}").write_text(str(os.getpid()))
+
+    def sigterm_rank1(p):
+        if p["step"] == 6:
+            os.kill(int((results / "pid1").read_text()), signal.SIGTERM)
+
+    try:
+        stopped = launch_training(data=data, out_dir=run_dir, cfg=cfg, device="cpu", resume=True,  # the same group
+                                  resume_overrides={"epochs": 2}, on_progress=sigterm_rank1)
+        stop = f"{stopped.stopped} after step {stopped.steps}"
+    except SystemExit as exc:
+        stop = f"SystemExit {exc.code}"
+    second = launch_training(data=data, out_dir=run_dir, cfg=cfg, device="cpu", resume=True,
                              resume_overrides={"epochs": 2})
     # 3. a user error met by rank 0 alone (the run directory is not empty): rank 0 raises it, the others
     # leave quietly (exit code 2), nobody waits for a collective that never comes
@@ -138,7 +153,7 @@ def _worker(rank: int, ports: list[int], data: str, run_dir: str, results: str) 
         refused = f"SystemExit {exc.code}"
     summary = {"returned": [r is not None for r in (first, second)], "access": access,
                "steps": [r.steps if r else None for r in (first, second)],
-               "best_val": second.best_val if second else None, "refused": refused}
+               "best_val": second.best_val if second else None, "refused": refused, "stop": stop}
     (results / f"rank{rank}.json").write_text(json.dumps(summary))
 
 
@@ -235,6 +250,7 @@ def test_only_rank_zero_touches_the_run_directory(ddp_run):
     assert rank1["access"] == []  # no write, and no read either: rank 0 reads last.pt and broadcasts it
     assert "run directory is not empty" in rank0["refused"] and rank0["refused"].startswith("SSLRError")
     assert rank1["refused"] == "SystemExit 2"
+    assert rank0["stop"] in ("terminated after step 6", "terminated after step 7") and rank1["stop"] == "SystemExit 143"
     written = {Path(entry[-1]).name for entry in rank0["access"] if entry[0] == "os.rename"}
     assert {"last.pt", "best.pt"} <= written  # the audit hook does see the writes it should
     assert {p.name for p in (root / "run").iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt"}

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from sslr_cli.commands.common import DeviceOption, QuietOption, err, out, print_json, progress_bar, user_errors
 from sslr_cli.config import PRESETS, get_preset, parse_key_values
+from sslr_cli.engine.preemption import EXIT_CODES
 from sslr_cli.errors import SSLRError
 from sslr_cli.models.registry import GENERATORS, generator_help, with_full_options
 
@@ -39,6 +40,8 @@ def train_command(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Number of epochs."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop cleanly after this many minutes of training (0 = no limit)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop cleanly once the run has taken this many optimizer steps in all (0 = no limit)."),
+    checkpoint_minutes: Optional[float] = typer.Option(None, "--checkpoint-minutes", help="Rewrite last.pt mid-epoch every this many minutes (default 10; 0 = at epoch ends only)."),
+    checkpoint_steps: Optional[int] = typer.Option(None, "--checkpoint-steps", help="Also rewrite last.pt every this many optimizer steps (0 = not by steps)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Global batch size (split across ranks under torchrun)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
     lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", help="constant, or cosine (decay to 0 over --schedule-steps, default --max-steps, else all epochs)."),
@@ -78,7 +81,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                   set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
                   seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None,
-                  gen_opt=None):
+                  gen_opt=None, checkpoint_minutes=None, checkpoint_steps=None):
     if seeds is not None:  # first, while locals() are exactly the options
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
@@ -103,7 +106,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         train=dict(task=task, epochs=epochs, max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr,
                    lr_schedule=lr_schedule, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
-                   val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn),
+                   val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn,
+                   checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps),
     ).validate()
     cfg = dataclasses.replace(cfg, model=with_full_options(cfg.model))
     if cfg.train.task == "match":
@@ -122,10 +126,15 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
             bar.update(job, total=p["batches"], completed=p["batch"], description=f"epoch {p['epoch']}",
                        info=f"step {p['step']}  loss {p['loss']:.4g}  {p['images_per_s']:.0f} img/s  r={p['r']}")
 
-        result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
-                                 device=device, init=init, on_progress=on_progress,
-                                 resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps,
-                                                                   compile=compile_))
+        try:
+            result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
+                                     device=device, init=init, on_progress=on_progress,
+                                     resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps,
+                                                           compile=compile_, checkpoint_minutes=checkpoint_minutes,
+                                                           checkpoint_steps=checkpoint_steps))
+        except KeyboardInterrupt:  # a second Ctrl-C: stopped mid-step, nothing written since the last checkpoint
+            typer.echo(f"sslr train: interrupted twice; {out_dir / 'last.pt'} holds the last checkpoint", err=True)
+            raise typer.Exit(EXIT_CODES["interrupted"]) from None
     if result is None:  # a non-zero rank of a distributed job prints nothing
         return
     summary = {
@@ -138,6 +147,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         return summary
     if as_json:
         print_json(summary)
+        _exit_if_signalled(result)
         return
     table = Table(title=f"sslr train: {summary['run']}", show_header=False)
     table.add_column("", style="bold")
@@ -145,8 +155,16 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     for k, v in summary.items():
         table.add_row(k.replace("_", " "), f"{v:.5g}" if isinstance(v, float) else str(v))
     out.print(table)
-    if result.stopped == "interrupted":
-        err.print("[yellow]interrupted: last.pt saved; continue with --resume[/yellow]")
+    _exit_if_signalled(result)
+
+
+def _exit_if_signalled(result) -> None:
+    """After SIGTERM / SIGINT: one line, and the exit status of a process stopped by that signal."""
+    if result.stopped in EXIT_CODES:
+        signame = "SIGTERM" if result.stopped == "terminated" else "SIGINT"
+        typer.echo(f"sslr train: stopped by {signame} after step {result.steps}; {result.out_dir / 'last.pt'} "
+                   f"saved (continue with --resume)", err=True)
+        raise typer.Exit(EXIT_CODES[result.stopped])
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -171,17 +189,20 @@ def _train_seeds(args: dict) -> None:
         if summary is None:  # a non-zero rank of a distributed job prints nothing
             return
         summaries.append({"seed": k, **summary})
-        if summary["stopped"] == "interrupted":
+        if summary["stopped"] in EXIT_CODES:
             break
     if args["as_json"]:
         print_json({"runs": summaries})
-        return
-    table = Table(title=f"sslr train --seeds {args['seeds']}")
-    for col in ("seed", "run", "stopped", "epochs", "train loss", "best val loss", "minutes"):
-        table.add_column(col, justify="left" if col in ("run", "stopped") else "right")
-    for r in summaries:
-        table.add_row(str(r["seed"]), r["run"], r["stopped"], str(r["epochs"]), f"{r['train_loss']:.5g}",
-                      f"{r['best_val_loss']:.5g}", f"{r['training_minutes']:.3g}")
-    out.print(table)
-    if summaries and summaries[-1]["stopped"] == "interrupted":
-        err.print("[yellow]interrupted: last.pt saved; continue with --resume --seeds ...[/yellow]")
+    else:
+        table = Table(title=f"sslr train --seeds {args['seeds']}")
+        for col in ("seed", "run", "stopped", "epochs", "train loss", "best val loss", "minutes"):
+            table.add_column(col, justify="left" if col in ("run", "stopped") else "right")
+        for r in summaries:
+            table.add_row(str(r["seed"]), r["run"], r["stopped"], str(r["epochs"]), f"{r['train_loss']:.5g}",
+                          f"{r['best_val_loss']:.5g}", f"{r['training_minutes']:.3g}")
+        out.print(table)
+    if summaries and summaries[-1]["stopped"] in EXIT_CODES:
+        last = summaries[-1]
+        typer.echo(f"sslr train: {last['stopped']} after step {last['steps']} of seed {last['seed']}; last.pt saved "
+                   f"(continue with --resume --seeds ...)", err=True)
+        raise typer.Exit(EXIT_CODES[last["stopped"]])

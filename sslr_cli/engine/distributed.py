@@ -33,6 +33,10 @@ the autograd graph every step and, finding H_set reachable from the outputs, war
 that it found nothing. The search is used only when r can be 0 (then H_agg and H_embed get no
 gradient either).
 
+SIGTERM/SIGINT (torchrun passes them on to every rank, not necessarily before the same step): each
+rank's flag is combined with the others' after every step, so all ranks stop after the same step,
+rank 0 writes ``last.pt``, and every rank exits with 143/130 (``engine/preemption.py``).
+
 Only rank 0 writes files (run directory, checkpoints, metrics) and shows progress; the others
 return None. Each rank reads the HDF5 file itself (read-only, into its own memory). Checkpoints
 (``--resume``'s last.pt, ``--init``) are read by rank 0 alone and broadcast, so the nodes of a
@@ -56,6 +60,7 @@ from torch.utils import _pytree as pytree
 
 from sslr_cli.config import RunConfig
 from sslr_cli.engine.device import resolve_device
+from sslr_cli.engine.preemption import EXIT_CODES
 from sslr_cli.engine.sync_bn import convert_batchnorm
 from sslr_cli.engine.train import Distributed, TrainResult, train
 from sslr_cli.errors import SSLRError
@@ -283,6 +288,7 @@ def launch_training(**kwargs) -> TrainResult | None:
         if env.rank == 0:
             raise
         raise SystemExit(2) from None  # rank 0 reports the error once
-    if result.stopped != "interrupted":  # after Ctrl-C the ranks may stand at different steps
-        ddp.barrier()  # rank 0's last writes are done before any rank leaves
+    ddp.barrier()  # rank 0's last writes are done before any rank leaves
+    if env.rank != 0 and result.stopped in EXIT_CODES:  # SIGTERM / SIGINT: every rank exits as rank 0 does
+        raise SystemExit(EXIT_CODES[result.stopped])
     return result if env.rank == 0 else None

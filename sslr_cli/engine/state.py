@@ -1,7 +1,8 @@
 """Everything a run carries from one step to the next, with one ``state_dict`` / ``load_state_dict``:
 model, optimizer, fp16 loss scaler, torch's RNG and the counters (epoch, batch within it, optimizer
-steps, best validation loss, training seconds). A checkpoint is ``state_dict()`` plus the config and
-the last metrics record; loading it and continuing gives the losses of an uninterrupted run (CPU).
+steps, best validation loss, training seconds, the running loss of the epoch in progress). A
+checkpoint is ``state_dict()`` plus the config, the last metrics record and the number of
+metrics.jsonl lines; loading it and continuing gives the losses of an uninterrupted run (CPU).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class TrainState:
     step: int = 0  # optimizer steps of the whole run
     best_val: float = math.inf
     elapsed: float = 0.0  # seconds of training steps over the whole run
+    epoch_loss: tuple[float, int] = (0.0, 0)  # (sum, steps) of the epoch in progress: its mean covers a resume
 
     @classmethod
     def create(cls, model: nn.Module, cfg: RunConfig) -> "TrainState":
@@ -51,6 +53,7 @@ class TrainState:
             "epoch": position.get("epoch", self.epoch), "batch": position.get("batch", self.batch),
             "step": self.step, "best_val": self.best_val, "elapsed": self.elapsed, "rng": torch.get_rng_state(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "epoch_loss": self.epoch_loss if position.get("batch", self.batch) else (0.0, 0),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -61,6 +64,7 @@ class TrainState:
         torch.set_rng_state(state["rng"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        self.epoch_loss = tuple(state.get("epoch_loss", (0.0, 0)))
 
 
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None) -> None:

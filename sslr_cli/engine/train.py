@@ -31,7 +31,8 @@ from sslr_cli.errors import SSLRError
 __all__ = ["train", "TrainResult", "TrainHook", "TrainLoop", "Distributed", "TrainingDiverged", "evaluate_loss",
            "load_training_data", "load_matching_weights", "load_model", "make_optimizer", "optimizer_step"]
 
-RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile")  # what a resumed run may change
+RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile",  # what a resumed run may change
+                    "checkpoint_minutes", "checkpoint_steps")
 
 
 class TrainingDiverged(SSLRError):
@@ -48,7 +49,7 @@ class TrainResult:
     train_loss: float
     minutes: float
     images_per_second: float
-    stopped: str  # "finished", "time budget", "interrupted"
+    stopped: str  # "finished", "time budget", "step budget", "terminated" (SIGTERM), "interrupted" (SIGINT)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -205,7 +206,7 @@ class TrainLoop:
     dist: Distributed
     hooks: Sequence[TrainHook] = ()
     on_progress: Callable[[dict[str, Any]], None] | None = None
-    stopped: str = "finished"  # "finished", "time budget", "step budget", "interrupted" or a hook's reason
+    stopped: str = "finished"  # "finished", "time budget", "step budget", "terminated", "interrupted" or a hook's reason
 
     def stop(self, reason: str) -> None:
         """End the run after this step; last.pt records the position, so --resume continues exactly.
@@ -218,7 +219,8 @@ class TrainLoop:
 
     def _checkpoint(self, **position: int) -> dict[str, Any]:
         h = self.run_dir.history
-        return {"config": self.cfg.to_dict(), **self.state.state_dict(**position), "metrics": h[-1] if h else {}}
+        return {"config": self.cfg.to_dict(), **self.state.state_dict(**position), "metrics": h[-1] if h else {},
+                "metrics_lines": self.run_dir.lines}
 
     def validate(self, r: int) -> float:
         if self.val is None:
@@ -256,13 +258,14 @@ class TrainLoop:
         try:
             while self.stopped == "finished" and st.epoch < t.epochs:
                 r = t.inner_steps_at(st.epoch, base_inner_steps(cfg))
-                ep_loss, ep_n, t_epoch = 0.0, 0, time.perf_counter()
+                (ep_loss, ep_n), t_epoch = st.epoch_loss if st.batch else (0.0, 0), time.perf_counter()
                 for batch in self.loader.batches(st.epoch, st.batch):
                     t0, lr = time.perf_counter(), t.lr_at(st.step, schedule_total)
                     value = self.train_step(batch, r, lr)
                     dt = time.perf_counter() - t0
                     st.step, st.batch, st.elapsed = st.step + 1, st.batch + 1, st.elapsed + dt
                     ep_loss, ep_n, images_seen = ep_loss + value, ep_n + 1, images_seen + t.batch_size
+                    st.epoch_loss = (ep_loss, ep_n)
                     record = {"kind": "step", "epoch": st.epoch, "step": st.step, "loss": value, "r": r, "lr": lr,
                               "elapsed_s": round(st.elapsed, 3)}
                     if self.on_progress:
@@ -289,9 +292,8 @@ class TrainLoop:
                 if self.stopped == "finished":
                     st.epoch, st.batch = st.epoch + 1, 0
                 self.save_last()
-        except KeyboardInterrupt:
-            self.stopped = "interrupted"
-            self.save_last()
+        except KeyboardInterrupt:  # SIGTERM/SIGINT stop through a hook (engine/preemption.py); a second Ctrl-C
+            raise  # lands mid-step, where weights and counters disagree: the last checkpoint stays as it is
         if self.val is None:  # no validation: the last weights are the best we know
             self.run_dir.best_from_last()
         wall = time.perf_counter() - t_run
@@ -335,6 +337,8 @@ def train(
     if image_size != cfg.model.image_size:
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
     dist.on_main(lambda: run_dir.prepare(resume, force))
+    if saved is not None:
+        dist.on_main(lambda: run_dir.trim_metrics(saved))
 
     seed_everything(cfg.train.seed)
     state = TrainState.create(task.build_model(cfg).to(dev), cfg)
@@ -352,8 +356,10 @@ def train(
                          rank=dist.rank, world_size=dist.world_size)
     if len(loader) == 0:
         raise SSLRError(f"{data}: fewer training images than one batch of {cfg.train.batch_size}")
-    with run_dir:
-        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, hooks, on_progress).run()
+    from sslr_cli.engine.preemption import Preemption  # (it subclasses TrainHook)
+
+    with run_dir, Preemption(cfg) as preemption:  # SIGTERM/SIGINT and last.pt on a clock
+        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (preemption, *hooks), on_progress).run()
 
 
 def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Iterator
 
 from sslr_cli.errors import SSLRError
 
-__all__ = ["check_output", "atomic_path"]
+__all__ = ["check_output", "atomic_path", "make_folder"]
 
 
 def check_output(path: str | os.PathLike, force: bool) -> None:
@@ -28,7 +28,16 @@ def check_output(path: str | os.PathLike, force: bool) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise SSLRError(f"{path}: {parent} is not a folder")
-    parent.mkdir(parents=True, exist_ok=True)  # `sslr gen-data circles data/x.h5` makes data/
+    make_folder(parent, str(path))  # `sslr gen-data circles data/x.h5` makes data/
+
+
+def make_folder(folder: Path, what: str) -> None:
+    """``mkdir -p folder``; a folder that cannot be made (read-only or virtual file system, no
+    permission) is an ``SSLRError`` naming ``what`` (the option or file it is for)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SSLRError(f"{what}: cannot create the folder {folder} ({exc.strerror or exc})") from None
 
 
 @contextmanager
@@ -40,7 +49,10 @@ def atomic_path(path: str | os.PathLike, force: bool = False, suffix: str = ".tm
     """
     path = Path(path)
     check_output(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent if str(path.parent) else ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent if str(path.parent) else ".")
+    except OSError as exc:
+        raise SSLRError(f"{path}: cannot write in {path.parent} ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Optional
@@ -11,39 +12,73 @@ import typer
 from rich.table import Table
 
 from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
-from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
 from sslr_cli.atomic import check_output
-from sslr_cli.data.store import SceneArrays, write_scenes
+from sslr_cli.data.circles import CircleSpec, circles_chunks, isocircles_chunks
+from sslr_cli.data.store import SceneArrays, check_free_space, estimate_file_bytes, write_scene_blocks
 from sslr_cli.errors import SSLRError
 
 app = typer.Typer(help="Generate datasets (HDF5): circles, isocircles (set matching), clevr.", no_args_is_help=True)
 
 
-def dataset_summary(scenes: SceneArrays, path: Path, seconds: float) -> dict:
-    counts = scenes["counts"].astype(int)
-    objects = scenes["objects"]
-    valid = ~np.isnan(objects[..., 0])
+class SummaryStats:
+    """The figures of ``dataset_summary``, gathered block by block (a large set is never in memory at once)."""
+
+    def __init__(self) -> None:
+        self.n, self.image_size, self.kind, self.seed = 0, 0, "", None
+        self.counts = np.zeros(0, np.int64)
+        self.colors = np.zeros(2, np.int64)
+        self.radius = [math.inf, 0.0, 0, -math.inf]  # min, sum, count, max
+        self.target = [math.inf, 0.0, -math.inf]  # min, sum, max
+        self.has_target = self.has_colors = False
+
+    def add(self, scenes: SceneArrays) -> None:
+        self.kind, self.seed, self.image_size = scenes.kind, scenes.seed, int(scenes["images"].shape[1])
+        self.n += len(scenes)
+        c = np.bincount(scenes["counts"].astype(np.int64))
+        self.counts = np.pad(self.counts, (0, max(0, len(c) - len(self.counts))))
+        self.counts[: len(c)] += c
+        objects = scenes["objects"]
+        valid = ~np.isnan(objects[..., 0])
+        if "color" in scenes.fields and valid.any():
+            self.has_colors = True
+            colors = objects[..., scenes.fields.index("color")][valid]
+            self.colors += [(colors == 0).sum(), (colors == 1).sum()]
+        if "radius" in scenes.fields and valid.any():
+            radii = objects[..., scenes.fields.index("radius")][valid].astype(np.float64)
+            self.radius = [min(self.radius[0], radii.min()), self.radius[1] + radii.sum(),
+                           self.radius[2] + radii.size, max(self.radius[3], radii.max())]
+        if "target" in scenes.arrays:
+            t = scenes["target"].astype(np.float64)
+            self.has_target = True
+            self.target = [min(self.target[0], t.min()), self.target[1] + t.sum(), max(self.target[2], t.max())]
+
+
+def dataset_summary(scenes: SceneArrays | SummaryStats, path: Path, seconds: float) -> dict:
+    if isinstance(scenes, SceneArrays):
+        stats = SummaryStats()
+        stats.add(scenes)
+    else:
+        stats = scenes
     summary = {
         "file": str(path),
-        "kind": scenes.kind,
-        "images": len(scenes),
-        "image_size": int(scenes["images"].shape[1]),
-        "objects_per_image": {str(k): int(v) for k, v in zip(*np.unique(counts, return_counts=True))},
-        "objects_total": int(counts.sum()),
-        "seed": scenes.seed,
+        "kind": stats.kind,
+        "images": stats.n,
+        "image_size": stats.image_size,
+        "objects_per_image": {str(k): int(v) for k, v in enumerate(stats.counts) if v},
+        "objects_total": int((stats.counts * np.arange(len(stats.counts))).sum()),
+        "seed": stats.seed,
         "seconds": round(seconds, 3),
-        "images_per_second": round(len(scenes) / max(seconds, 1e-9), 1),
+        "images_per_second": round(stats.n / max(seconds, 1e-9), 1),
         "bytes": path.stat().st_size,
     }
-    if "color" in scenes.fields and valid.any():
-        colors = objects[..., scenes.fields.index("color")][valid]
-        summary["colors"] = {"red": int((colors == 0).sum()), "green": int((colors == 1).sum())}
-    if "radius" in scenes.fields and valid.any():
-        radii = objects[..., scenes.fields.index("radius")][valid]
-        summary["radius"] = {"min": float(radii.min()), "mean": round(float(radii.mean()), 3), "max": float(radii.max())}
-    if "target" in scenes.arrays:
-        t = scenes["target"]
-        summary["target"] = {"min": float(t.min()), "mean": round(float(t.mean()), 5), "max": float(t.max())}
+    if stats.has_colors:
+        summary["colors"] = {"red": int(stats.colors[0]), "green": int(stats.colors[1])}
+    if stats.radius[2]:
+        summary["radius"] = {"min": float(stats.radius[0]), "mean": round(stats.radius[1] / stats.radius[2], 3),
+                             "max": float(stats.radius[3])}
+    if stats.has_target:
+        summary["target"] = {"min": float(stats.target[0]), "mean": round(stats.target[1] / stats.n, 5),
+                             "max": float(stats.target[2])}
     return summary
 
 
@@ -73,15 +108,27 @@ def _counts(count: Optional[int], min_count: Optional[int], max_count: Optional[
     return (default[0] if min_count is None else min_count, default[1] if max_count is None else max_count)
 
 
-def _generate(kind: str, out_path: Path, n: int, force: bool, quiet: bool, as_json: bool, make) -> None:
+PROBE = 256  # scenes written in memory to estimate the size of a large file before making it
+
+
+def _generate(kind: str, out_path: Path, n: int, force: bool, quiet: bool, as_json: bool, chunks) -> None:
+    """Generate ``chunks(n, progress)`` (blocks of scenes) into ``out_path`` block by block: memory stays
+    that of one block whatever ``n`` is; a file that cannot fit on the disk is refused first."""
     check_output(out_path, force)  # fail before spending time on generation
+    if n > PROBE:  # the size of PROBE scenes of the same settings, times n / PROBE
+        check_free_space(out_path, estimate_file_bytes(n, chunks(PROBE, None), PROBE), f"--n {n}")
     t0 = time.perf_counter()
+    stats = SummaryStats()
     with progress_bar(disable=quiet or as_json) as bar:
         task = bar.add_task(f"gen-data {kind}", total=n, info="")
-        scenes = make(lambda k: bar.advance(task, k))
-        bar.update(task, info="writing")
-        write_scenes(out_path, scenes, force=force)
-    summary = dataset_summary(scenes, out_path, time.perf_counter() - t0)
+
+        def counted():
+            for block in chunks(n, lambda k: bar.advance(task, k)):
+                stats.add(block)
+                yield block
+
+        write_scene_blocks(out_path, n, counted(), force=force)
+    summary = dataset_summary(stats, out_path, time.perf_counter() - t0)
     print_json(summary) if as_json else render_summary(summary)
 
 
@@ -110,7 +157,7 @@ def circles(
     spec.validate()
     if n < 1:
         raise SSLRError(f"--n {n}: need at least one image")
-    _generate("circles", out_path, n, force, quiet, as_json, lambda adv: generate_circles(n, spec, seed, adv))
+    _generate("circles", out_path, n, force, quiet, as_json, lambda k, adv: circles_chunks(k, spec, seed, adv))
 
 
 @app.command("isocircles")
@@ -134,4 +181,4 @@ def isocircles(
     spec.validate()
     if n < 1:
         raise SSLRError(f"--n {n}: need at least one pair")
-    _generate("isocircles", out_path, n, force, quiet, as_json, lambda adv: generate_isocircles(n, count, spec, seed, adv))
+    _generate("isocircles", out_path, n, force, quiet, as_json, lambda k, adv: isocircles_chunks(k, count, spec, seed, adv))

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import h5py
 import numpy as np
@@ -71,42 +73,116 @@ class SceneArrays:
         return self.arrays[name]
 
 
-def write_scenes(path: str | os.PathLike, scenes: SceneArrays, force: bool = False, block: int = 2048) -> Path:
+WRITE_BLOCK = 1024  # samples per slab written to each dataset in turn: fixed, so the file's layout never
+# depends on how the samples arrived (in one array or in generated chunks of any size)
+
+
+def concat_scenes(parts: list[SceneArrays]) -> SceneArrays:
+    """Blocks of scenes (as the chunked generators yield them) as one ``SceneArrays``."""
+    first = parts[0]
+    arrays = {k: np.concatenate([p.arrays[k] for p in parts]) if len(parts) > 1 else first.arrays[k] for k in first.arrays}
+    return SceneArrays(first.kind, arrays, first.fields, first.params, first.seed)
+
+
+def write_scenes(path: str | os.PathLike, scenes: SceneArrays, force: bool = False) -> Path:
     """Write ``scenes`` to ``path`` atomically, chunked per sample and gzip-compressed."""
-    schema = KIND_SCHEMAS.get(scenes.kind)
-    if schema is None:
-        raise SSLRError(f"unknown scene kind {scenes.kind!r}")
-    missing = [k for k in schema if k not in scenes.arrays]
-    if missing:
-        raise ValueError(f"scenes of kind {scenes.kind} lack arrays {missing}")
+    return write_scene_blocks(path, len(scenes), [scenes], force=force)
+
+
+def write_scene_blocks(path: str | os.PathLike, n: int, blocks: Iterable[SceneArrays], force: bool = False) -> Path:
+    """Write ``n`` scenes arriving as consecutive ``blocks`` to ``path`` atomically, holding at most
+    one block and one write slab in memory. The bytes depend on the scenes only, not on the blocks."""
     path = Path(path)
     with atomic_path(path, force=force) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs["kind"] = scenes.kind
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["seed"] = -1 if scenes.seed is None else int(scenes.seed)
-            f.attrs["params"] = json.dumps(scenes.params, sort_keys=True)
-            for name, array in scenes.arrays.items():
-                dtype = schema[name][0] if name in schema else array.dtype
-                array = np.asarray(array, dtype=dtype)
-                n = array.shape[0]
-                chunks = (1,) + array.shape[1:] if n > 0 else None
-                big = array.ndim >= 3
-                ds = f.create_dataset(
-                    name,
-                    shape=array.shape,
-                    dtype=array.dtype,
-                    chunks=chunks if big else None,
-                    compression="gzip" if big else None,
-                    compression_opts=1 if big else None,
-                    shuffle=False,
-                )
-                # Slabs of many samples amortise h5py's per-call overhead over per-sample chunks.
-                for start in range(0, n, block):
-                    ds[start : start + block] = array[start : start + block]
-                if name.startswith("objects"):
-                    ds.attrs["fields"] = json.dumps(scenes.fields)
+            _write_blocks(f, n, blocks, str(path))
     return path
+
+
+def _write_blocks(f: h5py.File, n: int, blocks: Iterable[SceneArrays], name_for_errors: str) -> None:
+    datasets: dict[str, h5py.Dataset] = {}
+    pending: list[dict[str, np.ndarray]] = []  # pieces of the next slab
+    written = 0
+
+    def create(first: SceneArrays) -> None:
+        schema = KIND_SCHEMAS.get(first.kind)
+        if schema is None:
+            raise SSLRError(f"unknown scene kind {first.kind!r}")
+        missing = [k for k in schema if k not in first.arrays]
+        if missing:
+            raise ValueError(f"scenes of kind {first.kind} lack arrays {missing}")
+        f.attrs["kind"] = first.kind
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["seed"] = -1 if first.seed is None else int(first.seed)
+        f.attrs["params"] = json.dumps(first.params, sort_keys=True)
+        for name, array in first.arrays.items():
+            dtype = np.dtype(schema[name][0] if name in schema else np.asarray(array).dtype)
+            shape = (n,) + np.shape(array)[1:]
+            big = len(shape) >= 3
+            datasets[name] = f.create_dataset(
+                name, shape=shape, dtype=dtype,
+                chunks=(1,) + shape[1:] if big and n > 0 else None,
+                compression="gzip" if big else None,
+                compression_opts=1 if big else None,
+                shuffle=False,
+            )
+            if name.startswith("objects"):
+                datasets[name].attrs["fields"] = json.dumps(first.fields)
+
+    def flush() -> None:
+        nonlocal written
+        slab = {k: np.concatenate([p[k] for p in pending]) if len(pending) > 1 else pending[0][k] for k in datasets}
+        size = len(next(iter(slab.values())))
+        if written + size > n:
+            raise ValueError(f"{name_for_errors}: more than the {n} scenes announced")
+        for name, ds in datasets.items():  # slab by slab, each dataset in turn: the order fixes the layout
+            ds[written : written + size] = slab[name]
+        written += size
+        pending.clear()
+
+    for block in blocks:
+        if not datasets:
+            create(block)
+        arrays = {k: np.asarray(block.arrays[k], dtype=datasets[k].dtype) for k in datasets}
+        m, at = len(block), 0
+        while at < m:
+            have = sum(len(next(iter(p.values()))) for p in pending)
+            take = min(WRITE_BLOCK - have, m - at)
+            pending.append({k: v[at : at + take] for k, v in arrays.items()})
+            at += take
+            if have + take == WRITE_BLOCK:
+                flush()
+    if pending:
+        flush()
+    if written != n:
+        raise ValueError(f"{name_for_errors}: {written} scenes written, {n} announced")
+
+
+def estimate_file_bytes(n: int, probe: Iterable[SceneArrays], probe_n: int) -> int:
+    """The size of a file of ``n`` scenes, extrapolated from writing the first ``probe_n`` in memory."""
+    with h5py.File(f"probe-{id(probe)}.h5", "w", driver="core", backing_store=False) as f:
+        _write_blocks(f, probe_n, probe, "probe")
+        f.flush()
+        size = len(f.id.get_file_image())
+    return int(size * n / probe_n)
+
+
+def check_free_space(path: Path, needed: int, what: str) -> None:
+    """Refuse up front a file that cannot fit on its file system."""
+    folder = path.parent if str(path.parent) else Path(".")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise SSLRError(f"{what}: the file would need about {_bytes(needed)}, and {folder} has {_bytes(free)} free")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
 
 
 @dataclass
@@ -132,6 +208,9 @@ class SceneFile:
                         raise SSLRError(f"{self.path}: has no dataset {name!r}")
                     ds = f[name]
                     arrays[name] = ds[:limit] if limit is not None else ds[()]
+                if "masks" in arrays:  # already in memory: checking the ids costs one pass over them
+                    counts = arrays["counts"] if "counts" in arrays else f["counts"][:limit]
+                    check_masks(self.path, arrays["masks"], counts, f["objects"].shape[1])
         except OSError as exc:  # a chunk that fails to decompress: truncated or damaged file
             raise SSLRError(f"{self.path}: cannot read data ({_short(exc)}); the file is damaged or truncated") from None
         return SceneArrays(kind=self.kind, arrays=arrays, fields=self.fields, params=self.params, seed=self.seed)
@@ -162,6 +241,30 @@ def open_scenes(path: str | os.PathLike, kinds: tuple[str, ...] | str | None = N
         raise
     except (OSError, KeyError, ValueError) as exc:
         raise SSLRError(f"{path}: cannot read HDF5 structure ({_short(exc)}); the file is damaged or truncated") from None
+
+
+def _check_counts(path: Path, counts: h5py.Dataset, capacity: int, block: int = 1 << 22) -> None:
+    """Every count in [0, capacity] (the objects' K_max): 2 bytes an image, read in blocks."""
+    for start in range(0, counts.shape[0], block):
+        part = counts[start : start + block]
+        bad = np.flatnonzero((part < 0) | (part > capacity))
+        if bad.size:
+            i = start + int(bad[0])
+            raise SSLRError(f"{path}: counts[{i}] = {int(part[bad[0]])} is out of range (0..{capacity}, the objects' "
+                            f"capacity); {bad.size} such image(s) in rows {start}..{start + len(part) - 1}")
+
+
+def check_masks(path: Path, masks: np.ndarray, counts: np.ndarray | None, capacity: int) -> None:
+    """Instance ids of loaded masks: at most the image's count (or K_max without counts)."""
+    if masks.size == 0:
+        return
+    top = masks.reshape(masks.shape[0], -1).max(axis=1)
+    limit = np.minimum(counts.astype(np.int64), capacity) if counts is not None else capacity
+    bad = np.flatnonzero(top > limit)
+    if bad.size:
+        i = int(bad[0])
+        raise SSLRError(f"{path}: masks[{i}] holds instance id {int(top[i])}, but the image has "
+                        f"{int(counts[i]) if counts is not None else capacity} object(s)")
 
 
 def _validate(path: Path, f: h5py.File, kinds: tuple[str, ...] | None) -> SceneFile:
@@ -202,6 +305,7 @@ def _validate(path: Path, f: h5py.File, kinds: tuple[str, ...] | None) -> SceneF
         raise SSLRError(f"{path}: attributes 'fields'/'params' are not valid JSON") from None
     if f["objects"].shape[2] != len(fields):
         raise SSLRError(f"{path}: objects have {f['objects'].shape[2]} fields, the 'fields' attribute names {len(fields)}")
+    _check_counts(path, f["counts"], f["objects"].shape[1])
     return SceneFile(
         path=path,
         kind=kind,

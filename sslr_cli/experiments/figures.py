@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sslr_cli.atomic import atomic_path
+from sslr_cli.atomic import atomic_path, make_folder
 from sslr_cli.errors import SSLRError
 from sslr_cli.experiments.disentanglement import Decomposition
 from sslr_cli.experiments.interpolation import LatentResult, ShiftResult
@@ -32,7 +32,7 @@ def output_path(explicit: Path | None, out_dir: Path, default_name: str, force: 
     if explicit is None:
         if out_dir.exists() and not out_dir.is_dir():
             raise SSLRError(f"--out-dir {out_dir}: exists and is not a directory")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(out_dir, f"--out-dir {out_dir}")
         path = out_dir / default_name
     else:
         path = Path(explicit)

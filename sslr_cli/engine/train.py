@@ -129,38 +129,6 @@ class TrainHook:
         """After each epoch's validation (also after a stopped, incomplete epoch); ``record`` is its metrics line."""
 
 
-def _split(scenes: SceneArrays, names: tuple[str, ...], fraction: float, seed: int):
-    """Hold out ``fraction`` of the samples (a seeded random subset) for validation."""
-    tensors = scene_tensors(scenes, names)
-    n = len(scenes)
-    n_val = int(round(n * fraction))
-    if n_val == 0:
-        return tensors, None
-    if n - n_val < 1:
-        raise SSLRError(f"--val-fraction {fraction}: leaves no training images out of {n}")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 17))
-    val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
-    return ({k: v.index_select(0, train_idx) for k, v in tensors.items()},
-            {k: v.index_select(0, val_idx) for k, v in tensors.items()})
-
-
-def load_training_data(task: Task, cfg: RunConfig, data: str | Path, val: str | Path | None):
-    """(train tensors, val tensors or None, image size) for ``task`` from the dataset files."""
-    names = task.arrays(cfg)
-    scene_file = open_scenes(data, task.kinds)
-    missing = [n for n in names if n not in scene_file.names]
-    if missing:
-        raise SSLRError(f"{data}: has no dataset {missing[0]!r}, needed to train this preset")
-    scenes = scene_file.load(list(names))
-    if val is not None:
-        val_file = open_scenes(val, task.kinds)
-        if val_file.image_size != scene_file.image_size:
-            raise SSLRError(f"--val {val}: images are {val_file.image_size}px, training images {scene_file.image_size}px")
-        return scene_tensors(scenes, names), scene_tensors(val_file.load(list(names)), names), scene_file.image_size
-    train_t, val_t = _split(scenes, names, cfg.train.val_fraction, cfg.train.seed)
-    return train_t, val_t, scene_file.image_size
-
-
 def base_inner_steps(cfg: RunConfig) -> int:
     return cfg.model.inner_steps
 

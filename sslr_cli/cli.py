@@ -9,7 +9,7 @@ import typer
 from sslr_cli import __version__
 from sslr_cli.commands import gen_data, train
 from sslr_cli.commands import interpolate, reconstruct, tsne
-from sslr_cli.commands import match
+from sslr_cli.commands import match, reproduce
 from sslr_cli.models.registry import GENERATORS
 from sslr_cli.commands import gen_clevr, iou
 
@@ -28,6 +28,7 @@ app.command("reconstruct", help="Table 1 (complete disentanglement), ARI, MSE an
 app.command("interpolate", help="Fig. 2 (--mode shift) and Fig. 4 (--mode latent): responsibility and latent interpolation.")(interpolate.interpolate_command)
 app.command("tsne", help="Fig. 5/6: t-SNE of the latent elements of one-circle images, with consistency scores.")(tsne.tsne_command)
 app.command("match", help="Table 3: evaluate set-matching checkpoints on iso-circle pairs (seeds grouped).")(match.match_command)
+app.command("reproduce", help="The whole paper in one command (data, training, Tables 1-3, Fig. 2-6), resumable, with a report.")(reproduce.reproduce_command)
 app.command("iou", help="Table 2: overall and per-object (Chamfer box) IoU on CLEVR, with ARI, for reconstruction checkpoints.")(iou.iou_command)
 
 

@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import sys
+import time
 from typing import Annotated, Any, Callable
 
 import typer
@@ -55,7 +56,52 @@ def print_json(payload: Any) -> None:
     sys.stdout.flush()
 
 
+class LogProgress(Progress):
+    """A Progress that, instead of redrawing a bar, writes one plain line per event: a task added, at most
+    one line every ``interval`` seconds while it advances, and its completion. For logs and pipes, where a
+    live bar shows nothing until the end (``sslr train ... 2>&1 | tee log``)."""
+
+    def __init__(self, *columns, interval: float = 10.0, stream=None, **kwargs) -> None:
+        super().__init__(*columns, **{**kwargs, "disable": True})
+        self.interval = interval
+        self.stream = stream
+        self._last: dict = {}
+
+    def _line(self, task_id) -> None:
+        t = self._tasks[task_id]
+        done = f"{t.completed:.0f}/{t.total:.0f}" if t.total else f"{t.completed:.0f}"
+        info = t.fields.get("info", "")
+        stream = self.stream or sys.stderr
+        stream.write(f"[{time.strftime('%H:%M:%S')}] {t.description}: {done}{'  ' + info if info else ''}\n")
+        stream.flush()
+        self._last[task_id] = time.monotonic()
+
+    def add_task(self, description, *args, **kwargs):
+        task_id = super().add_task(description, *args, **kwargs)
+        self._line(task_id)
+        return task_id
+
+    def update(self, task_id, *args, **kwargs) -> None:
+        super().update(task_id, *args, **kwargs)
+        self._maybe(task_id)
+
+    def advance(self, task_id, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._maybe(task_id)
+
+    def _maybe(self, task_id) -> None:
+        t = self._tasks[task_id]
+        finished = t.total is not None and t.completed >= t.total and not self._last.get(("done", task_id))
+        if finished:
+            self._last[("done", task_id)] = True
+        if finished or time.monotonic() - self._last.get(task_id, 0.0) >= self.interval:
+            self._line(task_id)
+
+
 def progress_bar(transient: bool = True, disable: bool = False) -> Progress:
+    """A live bar on stderr; plain log lines instead when stderr or stdout is not a terminal."""
+    if not disable and not (err.is_terminal and sys.stdout.isatty()):
+        return LogProgress(TextColumn("{task.description}"), console=err)
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

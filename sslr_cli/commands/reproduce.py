@@ -1,0 +1,180 @@
+"""`sslr reproduce`: the paper end to end (data, training, Tables 1-3, Fig. 2-6) with a report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sslr_cli.commands.common import DeviceOption, err, user_errors
+from sslr_cli.errors import SSLRError
+
+
+def reproduce_command(
+    out_dir: Path = typer.Argument(..., help="Folder for data, runs, figures and the report (reused: the run continues there).", file_okay=False),
+    scale: str = typer.Option("demo", "--scale", "-s", help="demo (minutes), tiny (about an hour), small (hours) on a CPU; paper (the paper's settings, a GPU)."),
+    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated subset of table1,figures,table3,table2 (plus the stages they need)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Training seeds per model for Table 1 and Table 3 (default: the scale's)."),
+    device: DeviceOption = "auto",
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Training stages side by side, one process each (default: 2 on a CPU scale with 2+ cores, else 1)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the stages as `sslr` commands and exit."),
+    report_only: bool = typer.Option(False, "--report-only", help="Rewrite the report from what OUT holds, run nothing."),
+    force: bool = typer.Option(False, "--force", help="Start over in an OUT that holds a reproduction with other settings."),
+) -> None:
+    """Reproduce the paper: every stage resumable, then OUT/report.md, OUT/report.html and OUT/results.json."""
+    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force)
+
+
+def _fmt_minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds / 60:.1f} min"
+
+
+class Display:
+    """Progress of the whole plan: a live overall bar (stage k of n, estimated time left) above the
+    stages' own bars on a terminal; one plain line per event otherwise (``> log`` shows progress)."""
+
+    def __init__(self, stages, jobs: int, live: bool) -> None:
+        self.stages = stages
+        self.jobs = jobs
+        self.live = live
+        self.done: set[str] = set()
+        self.steps: dict[str, int] = {}
+        self.progress = None
+        self.bars: dict[str, int] = {}
+        self.t0 = time.perf_counter()
+
+    def __enter__(self):
+        if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=err)
+            self.progress.start()
+            self.overall = self.progress.add_task("reproduce", total=len(self.stages), info="")
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+
+    def left(self) -> float | None:
+        """Estimated seconds of training left (the data and evaluation stages are short beside it)."""
+        total = 0.0
+        for s in self.stages:
+            if s.name in self.done or s.est_seconds is None:
+                continue
+            frac = min(1.0, self.steps.get(s.name, 0) / s.max_steps) if s.max_steps else 0.0
+            total += s.est_seconds * (1 - frac) / (self.jobs if s.parallel else 1)
+        return total if any(s.est_seconds for s in self.stages) else None
+
+    def line(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text)
+        else:
+            sys.stdout.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+            sys.stdout.flush()
+
+    def __call__(self, kind: str, info: dict) -> None:
+        n = len(self.stages)
+        if kind == "skipped":
+            names = [s.name for s in info["stages"]]
+            self.done.update(names)
+            self.line(f"already done, skipped: {', '.join(names)}")
+        elif kind == "start":
+            s = info["stage"]
+            k = self.stages.index(s) + 1
+            what = f"stage {k}/{n} {s.name}: {s.title}"
+            if s.kind == "train":
+                what += f" ({s.max_steps} steps" + (", continuing from last.pt" if info.get("resume") else "")
+                what += (f", {info['threads']} thread(s)" if info.get("threads") else "") + ")"
+            left = self.left()
+            self.line(what + ("" if left is None else f"; about {_fmt_minutes(left)} of training left (estimate)"))
+            if self.progress is not None and info.get("threads"):  # a worker process: its bar lives here
+                self.bars[s.name] = self.progress.add_task(s.name, total=s.max_steps, info="")
+        elif kind == "progress":
+            s = info["stage"]
+            self.steps[s.name] = info["step"]
+            if self.progress is not None and s.name in self.bars:
+                self.progress.update(self.bars[s.name], completed=info["step"])
+            elif self.progress is None:
+                last = getattr(self, "_last_log", {}).get(s.name, 0.0)
+                if time.monotonic() - last >= 30:
+                    self._last_log = {**getattr(self, "_last_log", {}), s.name: time.monotonic()}
+                    self.line(f"{s.name}: step {info['step']}/{s.max_steps}")
+        elif kind == "done":
+            s = info["stage"]
+            self.done.add(s.name)
+            if s.name in self.bars:
+                self.progress.remove_task(self.bars.pop(s.name))
+            self.line(f"done {s.name} in {_fmt_minutes(info['seconds'])}")
+        if self.progress is not None:
+            left = self.left()
+            self.progress.update(self.overall, completed=len(self.done),
+                                 info="" if left is None else f"~{_fmt_minutes(left)} of training left")
+
+
+@user_errors
+def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optional[int], device: str,
+               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool) -> None:
+    from sslr_cli.engine.device import resolve_device
+    from sslr_cli.reproduce.plan import build_plan, get_scale, parse_only
+    from sslr_cli.reproduce.report import write_report
+    from sslr_cli.reproduce.runner import Interrupted, Runner
+
+    scale = get_scale(scale_name)
+    stages = build_plan(scale, out_dir, seeds, parse_only(only), device)
+    n_seeds = scale.seeds if seeds is None else seeds
+    if jobs is None:
+        jobs = 2 if scale.parallel and (os.cpu_count() or 1) >= 2 else 1
+    if jobs < 1:
+        raise SSLRError(f"--jobs {jobs}: must be >= 1")
+    if dry_run:
+        total = sum(s.est_seconds or 0 for s in stages)
+        print(f"# sslr reproduce {out_dir} --scale {scale.name}: {scale.about}")
+        print(f"# {len(stages)} stages; training about {_fmt_minutes(total)} at one thread per run "
+              f"(estimate; runs marked 'side by side' may run {jobs} at a time)")
+        print(f"mkdir -p {out_dir}/results {out_dir}/figures")
+        for k, s in enumerate(stages, 1):
+            extra = ""
+            if s.kind == "train":
+                extra = f"; {s.max_steps} steps" + ("" if s.est_seconds is None else f", ~{_fmt_minutes(s.est_seconds)}")
+                extra += ", side by side" if s.parallel and jobs > 1 else ""
+                extra += "; continue an interrupted run with --resume"
+            print(f"\n# stage {k}/{len(stages)} {s.name}: {s.title}{extra}")
+            for line in s.shell():
+                print(line)
+        print(f"\n# then the report: {out_dir}/report.md, report.html, results.json")
+        print(f"sslr reproduce {out_dir} --scale {scale.name}" + (f" --only {only}" if only else "")
+              + (f" --seeds {seeds}" if seeds is not None else "") + " --report-only")
+        return
+    if report_only:
+        if not (out_dir / "manifest.json").exists():
+            raise SSLRError(f"{out_dir}: holds no reproduction (no manifest.json)")
+        paths = write_report(out_dir, scale, stages, n_seeds)
+        print(f"report: {paths['md']} and {paths['html']}; every number in {paths['results']}")
+        return
+    resolve_device(device)
+    identity = {"scale": scale.name, "seeds": n_seeds}  # the device may change between runs (resume on a GPU)
+    runner = Runner(stages, out_dir, identity, force=force, jobs=jobs)
+    live = sys.stdout.isatty() and err.is_terminal
+    display = Display(stages, jobs, live)
+    runner.events = display
+    t0 = time.perf_counter()
+    try:
+        with display:
+            display.line(f"sslr reproduce {out_dir} --scale {scale.name}: {len(stages)} stages, {jobs} training job(s) at a time")
+            runner.run()
+    except Interrupted as exc:
+        write_report(out_dir, scale, stages, n_seeds)
+        err.print(f"[yellow]interrupted in {exc}: finished stages and the last checkpoint are kept; "
+                  f"run the same command again to continue[/yellow]")
+        raise typer.Exit(130)
+    paths = write_report(out_dir, scale, stages, n_seeds)
+    print(f"done in {_fmt_minutes(time.perf_counter() - t0)}. report: {paths['md']} and {paths['html']}; "
+          f"every number in {paths['results']}")

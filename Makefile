@@ -14,14 +14,11 @@ install:
 test: install
 	$(PYTHON) -m pytest
 
+# The paper's Table 1 and Fig. 2-6 at the demo scale (a few minutes on 2 CPU cores); resumable: run it again
+# after an interruption and it continues. `sslr reproduce demo-out --scale demo --dry-run` shows every step.
 demo: install
-	$(PYTHON) -m sslr_cli gen-data circles $(DEMO)/circles-train.h5 --n 8000 --seed 1 --force -q
-	for k in 1 2 3; do $(PYTHON) -m sslr_cli gen-data circles $(DEMO)/k$$k.h5 --n 200 --count $$k --seed $$((100 + k)) --force -q; done
-	$(PYTHON) -m sslr_cli train $(DEMO)/circles-train.h5 --preset tiny --generator srn --out $(DEMO)/srn --max-minutes 1.5 --force
-	$(PYTHON) -m sslr_cli train $(DEMO)/circles-train.h5 --preset tiny --generator mlp --out $(DEMO)/mlp --max-minutes 1.5 --force
-	$(PYTHON) -m sslr_cli reconstruct $(DEMO)/srn $(DEMO)/mlp --data $(DEMO)/k1.h5 --data $(DEMO)/k2.h5 --data $(DEMO)/k3.h5 \
-		--samples 4 --figure $(DEMO)/reconstruct.png --force
-	@echo "demo: figures and runs are in $(DEMO)/ (a 1.5-minute run shows the pipeline, not the paper's numbers: see README)"
+	$(PYTHON) -m sslr_cli reproduce $(DEMO) --scale demo
+	@echo "demo: the report is $(DEMO)/report.html (and $(DEMO)/report.md, every number in $(DEMO)/results.json)"
 
 bench: install
 	$(PYTHON) benchmarks/bench.py

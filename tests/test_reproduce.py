@@ -1,0 +1,187 @@
+"""`sslr reproduce`: the stage plans, resume after SIGKILL, the report's numbers, failed stages (toy scale)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sslr_cli.cli import app
+from sslr_cli.config import PRESETS
+from sslr_cli.errors import SSLRError
+from sslr_cli.reproduce import runner as runner_mod
+from sslr_cli.reproduce.plan import SCALES, build_plan, get_scale, parse_only
+from sslr_cli.reproduce.report import fmt
+
+ROOT = Path(__file__).resolve().parent.parent
+cli = CliRunner()
+
+
+def parse_with_cli(argv: list[str]) -> None:
+    """Parse ``sslr ARGV`` with the real CLI's options, without running it (unknown options raise)."""
+    group = typer.main.get_command(app)
+    ctx = group.make_context("sslr", list(argv), resilient_parsing=False)
+    cmd_name, cmd, rest = group.resolve_command(ctx, list(argv))
+    if hasattr(cmd, "resolve_command"):  # gen-data circles ...
+        sub_ctx = cmd.make_context(cmd_name, list(rest), parent=ctx)
+        _, cmd, rest = cmd.resolve_command(sub_ctx, list(rest))
+    cmd.make_context(cmd.name, list(rest), parent=ctx)
+
+
+@pytest.mark.parametrize("scale", ["demo", "tiny", "small", "paper"])
+def test_plan_of_each_scale_parses_with_the_real_cli(scale, tmp_path):
+    import sslr_cli.clevr_presets  # noqa: F401
+    import sslr_cli.engine.match_task  # noqa: F401
+
+    stages = build_plan(get_scale(scale), tmp_path / "o")
+    names = [s.name for s in stages]
+    assert names[:3] == ["data-circles", "train-srn-s0", "train-mlp-s0"]
+    assert names.index("table1") < names.index("fig2")
+    for s in stages:
+        assert set(s.needs) <= set(names[: names.index(s.name)])  # needs come first
+        for argv in s.commands:
+            parse_with_cli(list(argv))
+            if s.kind == "train":  # presets are named, read at run time
+                preset = argv[argv.index("--preset") + 1]
+                assert preset in PRESETS or f"match-{preset}" in PRESETS
+    if scale == "demo":
+        assert "table3" not in names and "table2" not in names
+    else:
+        assert names[-1] == "table2" and "table3" in names
+
+
+def test_only_keeps_the_groups_and_what_they_need(tmp_path):
+    scale = get_scale("tiny")
+    figures = [s.name for s in build_plan(scale, tmp_path, only=parse_only("figures"))]
+    assert figures == ["data-circles", "train-srn-s0", "train-mlp-s0", "fig2", "fig4", "fig5", "fig6"]
+    t3 = [s.name for s in build_plan(scale, tmp_path, only=parse_only("table3"))]
+    assert t3 == ["data-circles", "train-srn-s0", "data-iso", "match-cnn-s0", "match-mlp-s0", "match-srn-s0",
+                  "match-srn-ri-s0", "table3"]  # SRN (r + init) starts from the circles SRN
+    seeds = [s.name for s in build_plan(scale, tmp_path, seeds=2, only=parse_only("table1"))]
+    assert seeds == ["data-circles", "train-srn-s0", "train-mlp-s0", "train-srn-s1", "train-mlp-s1", "table1"]
+    with pytest.raises(SSLRError, match="--only"):
+        parse_only("table9")
+    with pytest.raises(SSLRError, match="--scale"):
+        get_scale("huge")
+
+
+def test_dry_run_prints_commands_the_cli_accepts(tmp_path):
+    result = cli.invoke(app, ["reproduce", str(tmp_path / "o"), "--scale", "tiny", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("sslr ")]
+    assert len(lines) >= 20
+    for line in lines:
+        argv = line.split(" > ")[0].split()[1:]
+        if argv[0] != "reproduce":
+            parse_with_cli(argv)
+    assert not (tmp_path / "o").exists()  # a dry run writes nothing
+
+
+def toy(out: Path, *extra: str) -> list[str]:
+    return ["reproduce", str(out), "--scale", "toy", "--only", "table1", *extra]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """An uninterrupted toy reproduction of Table 1 (one thread, as the subprocess below)."""
+    out = tmp_path_factory.mktemp("repro") / "out"
+    result = cli.invoke(app, toy(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_report_numbers_equal_results_json(finished):
+    results = json.loads((finished / "results.json").read_text())
+    md = (finished / "report.md").read_text()
+    page = (finished / "report.html").read_text()
+    t1 = results["table1"]
+    for gen in ("SSLR-SRN", "SSLR-MLP"):
+        for k in t1["counts"]:
+            cell = fmt(t1["ours"][gen]["mean"][str(k)])
+            assert f"| {cell} |" in md
+            assert f"<td>{cell}</td>" in page
+    for k, v in {"1": 95.8, "5": 65.2}.items():  # the paper's numbers beside ours
+        assert t1["paper"]["SSLR-SRN"].get(k, v) == v
+    assert "| 95.8 |" in md
+    assert "data:image/png;base64," in page and "http" not in page.split("<body>")[1].split("sslr train")[0]
+    assert results["machine"]["cpu_cores"] == os.cpu_count() and results["machine"]["torch"]
+    assert [v["claim"].split(":")[0] for v in results["verdicts"]][:2] == ["Table 1", "Table 1"]
+    assert all(s["done"] and s["seconds"] is not None for s in results["stages"])
+
+
+def test_rerun_skips_finished_stages_and_other_settings_need_force(finished):
+    before = (finished / "runs/circles-srn/seed-0/last.pt").stat().st_mtime_ns
+    result = cli.invoke(app, toy(finished))
+    assert result.exit_code == 0, result.output
+    assert "already done, skipped: data-circles, train-srn-s0, train-mlp-s0, table1" in result.output
+    assert (finished / "runs/circles-srn/seed-0/last.pt").stat().st_mtime_ns == before
+    result = cli.invoke(app, toy(finished, "--seeds", "2"))
+    assert result.exit_code == 2 and "other settings" in result.output and "--force" in result.output
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_tables(finished, tmp_path):
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", "import torch; torch.set_num_threads(1); from sslr_cli.cli import main; main()",
+           *toy(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = out / "runs/circles-srn/seed-0/last.pt"  # written after the first of two epochs
+    deadline = time.time() + 900  # generous: the machine may be busy
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    assert last.exists(), "the toy run ended or stalled before its first checkpoint"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["data-circles"]["done"]
+    assert not manifest["stages"]["train-srn-s0"]["done"]  # killed in the middle of training
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "skipped: data-circles" in done.stdout, done.stdout
+    assert "continuing from last.pt" in done.stdout, done.stdout
+    ours = json.loads((out / "results.json").read_text())["table1"]
+    ref = json.loads((finished / "results.json").read_text())["table1"]
+    assert ours["ours"] == {g: {**v, "runs": ref["ours"][g]["runs"]} for g, v in ref["ours"].items()} or \
+        all(ours["ours"][g]["mean"] == ref["ours"][g]["mean"] and ours["ours"][g]["mse"] == ref["ours"][g]["mse"]
+            for g in ref["ours"])
+
+
+def test_a_stage_that_fails_halfway_is_not_marked_done(tmp_path, monkeypatch):
+    real = runner_mod.run_cli
+    calls = []
+
+    def failing(argv, *a, **kw):
+        calls.append(argv)
+        if len(calls) == 3:  # the third data file of the data stage
+            raise runner_mod.StageFailed("disk full")
+        return real(argv, *a, **kw)
+
+    monkeypatch.setattr(runner_mod, "run_cli", failing)
+    out = tmp_path / "o"
+    result = cli.invoke(app, toy(out))
+    assert result.exit_code == 2 and "disk full" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not manifest["stages"]["data-circles"]["done"]
+    assert not (out / "results.json").exists() or "table1" not in json.loads((out / "results.json").read_text())
+
+
+def test_piped_progress_is_one_line_per_event(capsys):
+    from sslr_cli.commands.common import LogProgress, progress_bar
+
+    bar = progress_bar()  # pytest's streams are not terminals
+    assert isinstance(bar, LogProgress)
+    with bar:
+        job = bar.add_task("epoch 0", total=4, info="loading")
+        for _ in range(4):
+            bar.advance(job)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and re.search(r"epoch 0: 0/4  loading$", lines[0]) and lines[1].endswith("epoch 0: 4/4  loading")

@@ -39,9 +39,6 @@ def parse_with_cli(argv: list[str]) -> None:
 
 @pytest.mark.parametrize("scale", ["demo", "tiny", "small", "paper"])
 def test_plan_of_each_scale_parses_with_the_real_cli(scale, tmp_path):
-    import sslr_cli.clevr_presets  # noqa: F401
-    import sslr_cli.engine.match_task  # noqa: F401
-
     stages = build_plan(get_scale(scale), tmp_path / "o")
     names = [s.name for s in stages]
     assert names[:3] == ["data-circles", "train-srn-s0", "train-mlp-s0"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sslr_cli.data.store import atomic_path
+from sslr_cli.atomic import atomic_path
 from sslr_cli.experiments.disentanglement import PAPER_TABLE1
 from sslr_cli.experiments.iou import PAPER_TABLE2
 from sslr_cli.experiments.matching import PAPER_TABLE3

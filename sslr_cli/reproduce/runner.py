@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from sslr_cli.data.store import atomic_path
+from sslr_cli.atomic import atomic_path
 from sslr_cli.errors import SSLRError
 from sslr_cli.reproduce.plan import Stage
 

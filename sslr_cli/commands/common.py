@@ -100,7 +100,9 @@ class LogProgress(Progress):
 
 def progress_bar(transient: bool = True, disable: bool = False) -> Progress:
     """A live bar on stderr; plain log lines instead when stderr or stdout is not a terminal."""
-    if not disable and not (err.is_terminal and sys.stdout.isatty()):
+    # sys.__stdout__: the process's own stdout, also while `sslr reproduce` captures a command's output
+    stdout = sys.__stdout__
+    if not disable and not (err.is_terminal and stdout is not None and stdout.isatty()):
         return LogProgress(TextColumn("{task.description}"), console=err)
     return Progress(
         TextColumn("[bold]{task.description}"),

@@ -39,7 +39,7 @@ class Stage:
     needs: tuple[str, ...] = ()
     settings: dict = field(default_factory=dict, compare=False, hash=False)
     stdout: str | None = None  # for eval stages: where the command's --json output goes
-    parallel: bool = False  # a training stage that may run beside the other parallel ones of its wave
+    parallel: bool = False  # a training stage: may run beside the next ones (`--jobs`) unless it needs them
     est_seconds: float | None = None
 
     def shell(self, prefix: str = "sslr") -> list[str]:
@@ -91,7 +91,7 @@ class Scale:
     tsne_grid: int
     tsne3_grid: int
     samples: int = 5
-    parallel: bool = True  # train SRN and MLP side by side (one process each): the CPU scales
+    parallel: bool = True  # by default train two runs side by side (one process each, --jobs 2): the CPU scales
     val_fraction: float = 0.0  # held out of the circles training file (0: best.pt = the last weights)
     extra_train: tuple[str, ...] = ()  # appended to every `sslr train` line (the toy scale's widths)
     hidden: bool = False
@@ -180,7 +180,7 @@ def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tu
                 "--max-steps", str(steps), "--seed", str(seed), *extra, *scale.extra_train, *dev)
         return Stage(name, group, "train", title, (argv,), (f"{run}/best.pt", f"{run}/last.pt"), needs,
                      {"preset": preset, "generator": generator, "steps": steps, "seed": seed, **(settings or {})},
-                     parallel=scale.parallel, est_seconds=_est(preset, generator, steps, scale.parallel))
+                     parallel=True, est_seconds=_est(preset, generator, steps, scale.parallel))
 
     # --- circles: data, SSLR-SRN and SSLR-MLP, Table 1 and Fig. 3, Fig. 2/4/5/6
     evals = [p(f"data/k{k}.h5") for k in scale.counts]

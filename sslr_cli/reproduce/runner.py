@@ -140,6 +140,18 @@ def _worker(stage: Stage, out: str, fresh: bool, threads: int) -> None:
         sys.exit(2)
 
 
+def _portable(commands) -> list[list[str]]:
+    """Command lines without their --device: a run may continue on another device."""
+    out = []
+    for argv in commands:
+        argv = list(argv)
+        if "--device" in argv:
+            i = argv.index("--device")
+            del argv[i : i + 2]
+        out.append(argv)
+    return out
+
+
 @dataclass
 class Manifest:
     path: Path
@@ -156,7 +168,7 @@ class Manifest:
                 raise SSLRError(f"{out}: holds a reproduction with other settings ({diff}); use another folder or --force")
             for s in stages:
                 rec = data.get("stages", {}).get(s.name)
-                if rec and rec.get("commands") != [list(c) for c in s.commands]:
+                if rec and _portable(rec.get("commands", [])) != _portable(s.commands):
                     raise SSLRError(f"{out}: stage {s.name} was run with other commands than this plan's "
                                     f"(the presets' names or this sslr changed?); use another folder or --force")
         else:

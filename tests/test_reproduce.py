@@ -181,4 +181,4 @@ def test_piped_progress_is_one_line_per_event(capsys):
         for _ in range(4):
             bar.advance(job)
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and re.search(r"epoch 0: 0/4  loading$", lines[0]) and lines[1].endswith("epoch 0: 4/4  loading")
+    assert len(lines) == 2 and re.search(r"epoch 0: 1/4  loading$", lines[0]) and lines[1].endswith("epoch 0: 4/4  loading")

@@ -57,8 +57,9 @@ def print_json(payload: Any) -> None:
 
 
 class LogProgress(Progress):
-    """A Progress that, instead of redrawing a bar, writes one plain line per event: a task added, at most
-    one line every ``interval`` seconds while it advances, and its completion. For logs and pipes, where a
+    """A Progress that, instead of redrawing a bar, writes plain lines: at its first advance, then at most
+    one every ``interval`` seconds, and at its completion (nothing for a task that never advances, so a
+    command that fails early still prints one line, its error). For logs and pipes, where a
     live bar shows nothing until the end (``sslr train ... 2>&1 | tee log``)."""
 
     def __init__(self, *columns, interval: float = 10.0, stream=None, **kwargs) -> None:
@@ -76,11 +77,6 @@ class LogProgress(Progress):
         stream.flush()
         self._last[task_id] = time.monotonic()
 
-    def add_task(self, description, *args, **kwargs):
-        task_id = super().add_task(description, *args, **kwargs)
-        self._line(task_id)
-        return task_id
-
     def update(self, task_id, *args, **kwargs) -> None:
         super().update(task_id, *args, **kwargs)
         self._maybe(task_id)
@@ -94,7 +90,8 @@ class LogProgress(Progress):
         finished = t.total is not None and t.completed >= t.total and not self._last.get(("done", task_id))
         if finished:
             self._last[("done", task_id)] = True
-        if finished or time.monotonic() - self._last.get(task_id, 0.0) >= self.interval:
+        last = self._last.get(task_id)
+        if t.completed > 0 and (finished or last is None or time.monotonic() - last >= self.interval):
             self._line(task_id)
 
 

@@ -190,7 +190,7 @@ def _curves(runs, threshold, samples, figure, out_dir, force, as_json) -> None:
     for c in curves:
         for i, p in enumerate(c.points):
             rates = p.rates_at(threshold)
-            table.add_row(c.label if i == 0 else "", str(p.step), f"{p.minutes:.1f}", "" if p.r is None else str(p.r),
+            table.add_row(c.label if i == 0 else "", str(p.step), f"{p.minutes:.1f}", "" if p.r is None or c.generator == "mlp" else str(p.r),
                           *[_rate(rates.get(k)) for k in ks], _num(p.mse, ".4f"), _num(p.ari, ".2f"))
         table.add_section()
     for name, vals in (paper or {}).items():

@@ -307,7 +307,7 @@ def train(
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
     from sslr_cli.experiments.curves import curve_hooks  # --eval-every / --keep-every (checked before the run starts)
 
-    hooks = (*hooks, *curve_hooks(cfg, data, dev, saved["step"] if saved else 0, dist.is_main))
+    curves = curve_hooks(cfg, data, dev, saved["step"] if saved else 0, dist.is_main)
     dist.on_main(lambda: run_dir.prepare(resume, force))
     if saved is not None:
         dist.on_main(lambda: run_dir.trim_metrics(saved))
@@ -331,7 +331,8 @@ def train(
     from sslr_cli.engine.preemption import Preemption  # (it subclasses TrainHook)
 
     with run_dir, Preemption(cfg) as preemption:  # SIGTERM/SIGINT and last.pt on a clock
-        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (preemption, *hooks), on_progress).run()
+        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*curves, preemption, *hooks),
+                         on_progress).run()  # curves first: a clock checkpoint at an eval step then holds its line
 
 
 def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

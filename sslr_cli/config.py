@@ -97,6 +97,12 @@ class TrainConfig:
     sync_bn: bool = True  # under torchrun: batch-norm statistics over the global batch (engine/sync_bn.py)
     checkpoint_minutes: float = 10.0  # last.pt rewritten mid-epoch this often (wall time); 0 = only at epoch ends
     checkpoint_steps: int = 0  # ... and/or every this many optimizer steps; 0 = not by steps
+    # Learning curves (experiments/curves.py): Table 1 on a fixed held-out set every eval_every steps and at
+    # the end, as "eval" lines of metrics.jsonl; evaluation time is not training time.
+    eval_every: int = 0  # 0 = no evaluation during training
+    eval_images: int = 200  # held-out images per circle count 1..5, made from fixed seeds (the same for every run)
+    eval_data: tuple[str, ...] = ()  # held-out circles files instead of the generated set
+    keep_every: int = 0  # keep step-NNNNNN.pt every this many steps; 0 = none
 
     def validate(self) -> None:
         if self.task not in ("reconstruct", "match"):
@@ -127,6 +133,11 @@ class TrainConfig:
             raise SSLRError(f"--warmup-steps/--schedule-steps ({self.warmup_steps}, {self.schedule_steps}): must be >= 0")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise SSLRError(f"--min-lr-ratio {self.min_lr_ratio}: must be in [0, 1]")
+        for name in ("eval_every", "keep_every"):
+            if getattr(self, name) < 0:
+                raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
+        if self.eval_images < 1:
+            raise SSLRError(f"--eval-images {self.eval_images}: must be >= 1")
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """The learning rate of optimizer step ``step`` (0-based) in a run of ``total_steps`` steps.
@@ -180,7 +191,8 @@ class RunConfig:
         return cls(
             preset=d.get("preset", "custom"),
             model=ModelConfig(**{**model, "generator_options": dict(model.get("generator_options", {}))}),
-            train=TrainConfig(**train),
+            # JSON turns tuples (eval_data) into lists
+            train=TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in train.items()}),
             extra=dict(d.get("extra", {})),
         )
 

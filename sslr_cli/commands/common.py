@@ -7,7 +7,7 @@ import json
 import math
 import sys
 import time
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ err = Console(stderr=True)
 # Options every command declares the same way: `device: DeviceOption = "auto"`, `quiet: QuietOption = False`.
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+InnerStepsOption = Annotated[Optional[int], typer.Option(
+    "--inner-steps", help="r, SSLR-SRN's refinement steps (default: the r in force at the checkpoint: a finished run "
+    "whose schedule moves r to --late-inner-steps is evaluated at that r, as the paper does).")]
 
 
 def user_errors(fn: Callable) -> Callable:

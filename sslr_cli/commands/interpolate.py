@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, QuietOption, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -30,6 +30,7 @@ def interpolate_command(
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
     no_figure: bool = typer.Option(False, "--no-figure", help="Print the table only."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),
+    inner_steps: InnerStepsOption = None,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -40,10 +41,10 @@ def interpolate_command(
 
 @user_errors
 def _interpolate(checkpoints, mode, frames, steps, color, radius, x, y, threshold, pixel_threshold, circle_element,
-                 empty_element, figure, out_dir, no_figure, force, device, quiet, as_json) -> None:
+                 empty_element, figure, out_dir, no_figure, force, device, quiet, as_json, inner_steps=None) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments import interpolation as interp
-    from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
 
     if mode not in ("shift", "latent"):
         raise SSLRError(f"--mode {mode!r}: choose shift or latent")
@@ -59,7 +60,7 @@ def _interpolate(checkpoints, mode, frames, steps, color, radius, x, y, threshol
         from sslr_cli.experiments.figures import output_path
 
         fig_path = output_path(figure, out_dir, f"interpolate-{mode}.png", force)
-    models = load_models(list(checkpoints), dev)
+    models = load_models(list(checkpoints), dev, inner_steps)
     size = models[0].config.model.image_size
     c = interp.COLORS[color]
     cy = size // 2 if y is None else y
@@ -87,7 +88,7 @@ def _interpolate(checkpoints, mode, frames, steps, color, radius, x, y, threshol
         save_figure(fig, fig_path, force)
 
     payload = {"mode": mode, "color": color, "radius": radius, "figure": str(fig_path) if fig_path else None,
-               "checkpoints": [{"checkpoint": str(m.path), "generator": m.generator, **r.summary()}
+               "checkpoints": [{"checkpoint": str(m.path), "generator": m.generator, "inner_steps": m.inner_steps, **r.summary()}
                                for m, r in zip(models, results)]}
     if mode == "shift":
         payload.update(frames=frames, x=x0, y=cy, threshold=threshold)
@@ -111,6 +112,7 @@ def _interpolate(checkpoints, mode, frames, steps, color, radius, x, y, threshol
             n = len(r.shapes)
             table.add_row(r.label, f"{r.empty_element} -> {r.circle_element}", f"{r.one_circle_frames}/{n}",
                           f"{r.wrong_color_frames}/{n}", f"{r.empty_frames}/{n}", f"{r.multi_component_frames}/{n}")
+    table.caption = inner_steps_note(models) or None
     out.print(table)
     if fig_path is not None:
         out.print(f"figure: {fig_path}")

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, QuietOption, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -24,6 +24,7 @@ def iou_command(
     threshold: float = typer.Option(0.01, "--threshold", help="A pixel is on when any channel is >= this (the paper: 0.01)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
+    inner_steps: InnerStepsOption = None,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -33,9 +34,9 @@ def iou_command(
 
 
 @user_errors
-def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, device, quiet, as_json) -> None:
+def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, device, quiet, as_json, inner_steps=None) -> None:
     from sslr_cli.engine.device import resolve_device
-    from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
     from sslr_cli.experiments.inputs import load_clevr_eval
     from sslr_cli.experiments.iou import MODES, PAPER_TABLE2, measure_iou
 
@@ -48,7 +49,7 @@ def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, devic
     if batch_size < 1:
         raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
     dev = resolve_device(device)
-    loaded = load_models(list(checkpoints), dev)  # checks the task; labels "SRN <run>"
+    loaded = load_models(list(checkpoints), dev, inner_steps)  # checks the task; labels "SRN <run>"
     arrays = load_clevr_eval(data, loaded, limit)
     models = [(m.label, m.path, m.model, m.config) for m in loaded]
     n = len(arrays["images"])
@@ -63,15 +64,16 @@ def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, devic
     payload = {
         "data": str(data), "images": n, "threshold": threshold, "per_object_mode": per_object_mode,
         "checkpoints": [{"label": label, "checkpoint": str(path), "generator": cfg.model.generator, "preset": cfg.preset,
-                         "per_object_iou": r.per_object(per_object_mode), **r.to_dict()}
-                        for (label, path, _, cfg), r in zip(models, results)],
+                         "inner_steps": m.inner_steps, "per_object_iou": r.per_object(per_object_mode), **r.to_dict()}
+                        for (label, path, _, cfg), m, r in zip(models, loaded, results)],
         "paper": PAPER_TABLE2,
     }
     if as_json:
         print_json(payload)
         return
     mode_text = "each element -> closest GT box" if per_object_mode == "paper" else "reference code: each GT slot -> best element"
-    table = Table(title=f"Table 2: IoU on CLEVR ({data}, {n} images, threshold {threshold:g})")
+    table = Table(title=f"Table 2: IoU on CLEVR ({data}, {n} images, threshold {threshold:g})",
+                  caption=inner_steps_note(loaded) or None)
     table.add_column("Model Description")
     for label, *_ in models:
         table.add_column(label, justify="right")

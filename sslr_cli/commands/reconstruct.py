@@ -12,7 +12,7 @@ import torch
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, QuietOption, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
 SECONDARY_THRESHOLD = 0.5  # issue 5: SRN's elements carry faint residue; report the looser threshold too
@@ -20,6 +20,10 @@ SECONDARY_THRESHOLD = 0.5  # issue 5: SRN's elements carry faint residue; report
 
 def _pct(v: float | None) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}%"
+
+
+def _rate(v: float | None) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
 
 
 def _num(v: float, fmt: str = ".3f") -> str:
@@ -43,8 +47,9 @@ def rates_table(title: str, counts: list[int], images: dict[int, int], labels: l
 
 
 def reconstruct_command(
-    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used)."),
-    data: List[Path] = typer.Option(..., "--data", "-d", help="Circles dataset(s) with counts and masks; repeat for one file per count (gen-data circles --count K).", dir_okay=False),
+    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used); with --curve: run directories, metrics.jsonl files or benchmarks/claim.py logs."),
+    data: Optional[List[Path]] = typer.Option(None, "--data", "-d", help="Circles dataset(s) with counts and masks; repeat for one file per count (gen-data circles --count K).", dir_okay=False),
+    curve: bool = typer.Option(False, "--curve", help="Learning curves instead: plot (--figure, default <out-dir>/curve.png; --samples 0 = none) and tabulate the eval lines of 'sslr train --eval-every' runs, rate against steps and minutes, at --threshold 0.1 or 0.5."),
     threshold: float = typer.Option(0.1, "--threshold", help="An element is non-empty when a value of its weighted image exceeds this (the paper: 0.1)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images of each --data file."),
     batch_size: int = typer.Option(100, "--batch-size", "-b", help="Images per forward pass."),
@@ -53,6 +58,7 @@ def reconstruct_command(
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
     seed: int = typer.Option(0, "--seed", help="Which images the figure shows (random, seeded)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),
+    inner_steps: InnerStepsOption = None,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -63,12 +69,18 @@ def reconstruct_command(
 
 @user_errors
 def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figure, out_dir, seed, force, device,
-                 quiet, as_json) -> None:
+                 quiet, as_json, curve=False, inner_steps=None) -> None:
     from sslr_cli.engine.device import resolve_device
-    from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
     from sslr_cli.experiments.inputs import load_labelled_images
     from sslr_cli.experiments.disentanglement import PAPER_TABLE1, decompose, measure_disentanglement
 
+    if curve:
+        if data or limit is not None or inner_steps is not None:
+            raise SSLRError("--curve: reads the runs' eval lines; --data, --limit and --inner-steps do not apply")
+        return _curves(checkpoints, threshold, samples, figure, out_dir, force, as_json)
+    if not data:
+        raise SSLRError("--data: give the circles dataset(s) to evaluate on (or --curve for learning curves)")
     if limit is not None and limit < 1:
         raise SSLRError(f"--limit {limit}: must be >= 1")
     if batch_size < 1:
@@ -83,7 +95,7 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
         from sslr_cli.experiments.figures import output_path
 
         fig_path = output_path(figure, out_dir, "reconstruct.png", force)
-    models = load_models(list(checkpoints), dev)
+    models = load_models(list(checkpoints), dev, inner_steps)
     evaluation = load_labelled_images(list(data), models[0].config.model.image_size, limit)
     images, counts, masks, n = evaluation.images, evaluation.counts, evaluation.masks, len(evaluation)
 
@@ -108,26 +120,82 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
         "data": [str(p) for p in data], "images": n, "threshold": threshold, "secondary_threshold": SECONDARY_THRESHOLD,
         "figure": str(fig_path) if fig_path else None,
         "checkpoints": [{"label": m.label, "checkpoint": str(m.path), "generator": m.generator,
-                         "preset": m.config.preset, **r.to_dict()} for m, r in zip(models, results)],
+                         "preset": m.config.preset, "inner_steps": m.inner_steps, **r.to_dict()}
+                        for m, r in zip(models, results)],
         "paper": {name: {str(k): v for k, v in vals.items()} for name, vals in PAPER_TABLE1.items()},
     }
     if as_json:
         print_json(payload)
         return
     labels = [m.label for m in models]
-    out.print(rates_table(f"Table 1: % of images completely disentangled (threshold {threshold:g})", ks,
-                          results[0].images, labels, [r.rates for r in results], PAPER_TABLE1))
+    table1 = rates_table(f"Table 1: % of images completely disentangled (threshold {threshold:g})", ks,
+                         results[0].images, labels, [r.rates for r in results], PAPER_TABLE1)
+    table1.caption = inner_steps_note(models) or None
+    out.print(table1)
     out.print(rates_table(f"% completely disentangled at threshold {SECONDARY_THRESHOLD:g} (not in the paper)", ks,
                           results[0].images, labels, [r.extra_thresholds[SECONDARY_THRESHOLD] for r in results], None))
     table = Table(title="Decomposition quality")
     table.add_column("measure")
     for label in labels:
         table.add_column(label, justify="right")
+    table.add_row("r (SRN refinement steps)", *["-" if m.inner_steps is None else str(m.inner_steps) for m in models])
     table.add_row("MSE per pixel and channel", *[_num(r.mse, ".5f") for r in results])
     table.add_row("ARI (responsibility segmentation)", *[_num(r.ari) for r in results])
     table.add_row("foreground ARI", *[_num(r.fg_ari) for r in results])
     for k in ks:
         table.add_row(f"non-empty elements, {k} circle{'s' if k != 1 else ''}", *[_num(r.mean_nonempty[k], ".2f") for r in results])
+    out.print(table)
+    if fig_path is not None:
+        out.print(f"figure: {fig_path}")
+
+
+def _curves(runs, threshold, samples, figure, out_dir, force, as_json) -> None:
+    """--curve: Table 1 against optimizer steps and training minutes, from the eval lines of several runs."""
+    from sslr_cli.experiments.curves import SECONDARY_THRESHOLD, curve_counts, curve_figure, load_curves
+    from sslr_cli.experiments.disentanglement import PAPER_TABLE1
+
+    if threshold not in (0.1, SECONDARY_THRESHOLD):
+        raise SSLRError(f"--threshold {threshold:g}: the eval lines carry thresholds 0.1 and {SECONDARY_THRESHOLD:g} only")
+    if samples < 0:
+        raise SSLRError(f"--samples {samples}: must be >= 0")
+    fig_path = None
+    if samples > 0:
+        from sslr_cli.experiments.figures import output_path
+
+        fig_path = output_path(figure, out_dir, "curve.png", force)
+    curves = load_curves(list(runs))
+    paper = PAPER_TABLE1 if threshold == 0.1 else None  # the paper reports threshold 0.1 only
+    if fig_path is not None:
+        from sslr_cli.experiments.figures import save_figure
+
+        save_figure(curve_figure(curves, threshold, paper), fig_path, force)
+    ks = curve_counts(curves)
+    payload = {
+        "threshold": threshold, "figure": str(fig_path) if fig_path else None,
+        "runs": [{"label": c.label, "source": c.source, "generator": c.generator,
+                  "points": [{"step": p.step, "minutes": p.minutes, "r": p.r, "rates": p.rates_at(threshold),
+                              "mse": p.mse, "ari": p.ari} for p in c.points]} for c in curves],
+        "paper": {name: {str(k): v for k, v in vals.items()} for name, vals in (paper or {}).items()},
+    }
+    if as_json:
+        print_json(payload)
+        return
+    from rich import box
+
+    table = Table(title=f"Learning curves: % of images completely disentangled per number of circles "
+                        f"(threshold {threshold:g})", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("run", overflow="fold")  # the numbers keep their width on a narrow terminal; labels wrap
+    for col, width in (("step", 5), ("min", 4), ("r", 2), *((str(k), 4) for k in ks), ("MSE", 6), ("ARI", 5)):
+        table.add_column(col, justify="right", no_wrap=True, min_width=width)
+    for c in curves:
+        for i, p in enumerate(c.points):
+            rates = p.rates_at(threshold)
+            table.add_row(c.label if i == 0 else "", str(p.step), f"{p.minutes:.1f}", "" if p.r is None or c.generator == "mlp" else str(p.r),
+                          *[_rate(rates.get(k)) for k in ks], _num(p.mse, ".4f"), _num(p.ari, ".2f"))
+        table.add_section()
+    for name, vals in (paper or {}).items():
+        table.add_row(f"paper {name.removeprefix('SSLR-')}", "", "", "", *[_rate(vals.get(k)) for k in ks], "", "",
+                      style="dim")
     out.print(table)
     if fig_path is not None:
         out.print(f"figure: {fig_path}")

@@ -66,6 +66,10 @@ def train_command(
     extra: Optional[List[str]] = typer.Option(None, "--extra", help="--task match setting KEY=VALUE (repeatable): loc_dim, att_dim (default 5), match_weight (0.3125), cnn_lr (1e-5)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model outside SRN's inner loop (opt-in; mainly for CUDA)."),
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="Under torchrun: batch-norm statistics over the global batch (default) or per rank."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Every N optimizer steps and at the end, measure Table 1 (threshold 0.1 and 0.5), MSE and ARI on held-out circles into metrics.jsonl (circles reconstruction runs); evaluation time is not training time (--max-minutes, elapsed_s). Plot with 'sslr reconstruct --curve'."),
+    eval_images: Optional[int] = typer.Option(None, "--eval-images", help="--eval-every: held-out images per circle count 1..5, made from fixed seeds, the same for every run (default 200)."),
+    eval_data: Optional[List[Path]] = typer.Option(None, "--eval-data", help="--eval-every: held-out circles file(s) instead of generated images (repeatable).", dir_okay=False),
+    keep_every: Optional[int] = typer.Option(None, "--keep-every", help="Also keep a checkpoint step-NNNNNN.pt every N optimizer steps."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
     force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
     quiet: QuietOption = False,
@@ -81,7 +85,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                   set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
                   seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None,
-                  gen_opt=None, checkpoint_minutes=None, checkpoint_steps=None):
+                  gen_opt=None, checkpoint_minutes=None, checkpoint_steps=None, eval_every=None, eval_images=None,
+                  eval_data=None, keep_every=None):
     if seeds is not None:  # first, while locals() are exactly the options
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
@@ -90,6 +95,15 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     if not data.exists():
         raise SSLRError(f"{data}: no such file")
     resolve_device(device)  # fail on a bad --device before any work
+    for p in eval_data or []:
+        if not p.exists():
+            raise SSLRError(f"--eval-data {p}: no such file")
+    if (eval_images is not None or eval_data) and resume:
+        raise SSLRError("--eval-images/--eval-data: a resumed run keeps its held-out set (its curve stays comparable)")
+    if (eval_images is not None or eval_data) and not eval_every:
+        raise SSLRError("--eval-images/--eval-data: only with --eval-every N")
+    if eval_images is not None and eval_data:
+        raise SSLRError("--eval-images/--eval-data: give one of them (the files are the held-out set)")
     if resume and out_dir is None:
         raise SSLRError("--resume: needs --out, the run directory to continue")
     preset_name = preset or default_preset(data, task)
@@ -107,7 +121,9 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                    lr_schedule=lr_schedule, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
                    val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn,
-                   checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps),
+                   checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
+                   eval_every=eval_every, eval_images=eval_images, keep_every=keep_every,
+                   eval_data=tuple(str(p.resolve()) for p in eval_data) if eval_data else None),
     ).validate()
     cfg = dataclasses.replace(cfg, model=with_full_options(cfg.model))
     if cfg.train.task == "match":
@@ -131,7 +147,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                                      device=device, init=init, on_progress=on_progress,
                                      resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps,
                                                            compile=compile_, checkpoint_minutes=checkpoint_minutes,
-                                                           checkpoint_steps=checkpoint_steps))
+                                                           checkpoint_steps=checkpoint_steps,
+                                                           eval_every=eval_every, keep_every=keep_every))
         except KeyboardInterrupt:  # a second Ctrl-C: stopped mid-step, nothing written since the last checkpoint
             typer.echo(f"sslr train: interrupted twice; {out_dir / 'last.pt'} holds the last checkpoint", err=True)
             raise typer.Exit(EXIT_CODES["interrupted"]) from None

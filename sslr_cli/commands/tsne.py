@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, QuietOption, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -51,6 +51,7 @@ def tsne_command(
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
     no_figure: bool = typer.Option(False, "--no-figure", help="Print the table only."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing figure or embeddings file."),
+    inner_steps: InnerStepsOption = None,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -61,11 +62,11 @@ def tsne_command(
 
 @user_errors
 def _tsne(checkpoints, dims, grid, radii, embeddings, seed, batch_size, figure, out_dir, no_figure, force, device,
-          quiet, as_json) -> None:
+          quiet, as_json, inner_steps=None) -> None:
     from sslr_cli.atomic import check_output
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments import tsne_analysis as ta
-    from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
 
     if dims not in (2, 3):
         raise SSLRError(f"--dims {dims}: choose 2 or 3")
@@ -78,7 +79,7 @@ def _tsne(checkpoints, dims, grid, radii, embeddings, seed, batch_size, figure, 
         from sslr_cli.experiments.figures import output_path
 
         fig_path = output_path(figure, out_dir, f"tsne-{dims}d.png", force)
-    models = load_models(list(checkpoints), dev)
+    models = load_models(list(checkpoints), dev, inner_steps)
     emb_paths = embeddings_paths(embeddings, [m.label for m in models]) if embeddings else []
     for p in emb_paths:
         try:
@@ -105,13 +106,14 @@ def _tsne(checkpoints, dims, grid, radii, embeddings, seed, batch_size, figure, 
         save_figure(tsne_figure(results), fig_path, force)
 
     payload = {**params, "points": int(len(circles)), "figure": str(fig_path) if fig_path else None,
-               "embeddings": [str(p) for p in emb_paths], "checkpoints": [r.summary() for r in results]}
+               "embeddings": [str(p) for p in emb_paths],
+               "checkpoints": [{**r.summary(), "inner_steps": m.inner_steps} for m, r in zip(models, results)]}
     if as_json:
         print_json(payload)
         return
     title = (f"Fig. {5 if dims == 2 else 6}: {len(circles)} one-circle images; attributes predicted from the circle's "
              f"element (5-fold CV)")
-    table = Table(title=title)
+    table = Table(title=title, caption=inner_steps_note(models) or None)
     cols = ["checkpoint", "elements used", "x kNN R²", "y kNN R²"] + (["radius kNN R²"] if len(radii_t) > 1 else [])
     cols += ["colour kNN acc.", "x linear R²", "y linear R²", "trustworthiness"]
     for col in cols:

@@ -87,7 +87,7 @@ class RunDir:
         if self.path.exists() and any(self.path.iterdir()):
             if not force:
                 raise SSLRError(f"--out {self.path}: run directory is not empty (use --resume to continue or --force to start over)")
-            for name in RUN_FILES:
+            for name in (*RUN_FILES, *(p.name for p in self.path.glob("step-*.pt"))):  # --keep-every's
                 (self.path / name).unlink(missing_ok=True)
         make_folder(self.path, f"--out {self.path}")
 

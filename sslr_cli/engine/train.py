@@ -32,7 +32,7 @@ __all__ = ["train", "TrainResult", "TrainHook", "TrainLoop", "Distributed", "Tra
            "load_training_data", "load_matching_weights", "load_model", "make_optimizer", "optimizer_step"]
 
 RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile",  # what a resumed run may change
-                    "checkpoint_minutes", "checkpoint_steps")
+                    "checkpoint_minutes", "checkpoint_steps", "eval_every", "keep_every")
 
 
 class TrainingDiverged(SSLRError):
@@ -175,6 +175,7 @@ class TrainLoop:
     hooks: Sequence[TrainHook] = ()
     on_progress: Callable[[dict[str, Any]], None] | None = None
     stopped: str = "finished"  # "finished", "time budget", "step budget", "terminated", "interrupted" or a hook's reason
+    r: int | None = None  # r of the latest step, kept in checkpoints: the analysis commands evaluate at it
 
     def stop(self, reason: str) -> None:
         """End the run after this step; last.pt records the position, so --resume continues exactly.
@@ -188,7 +189,7 @@ class TrainLoop:
     def _checkpoint(self, **position: int) -> dict[str, Any]:
         h = self.run_dir.history
         return {"config": self.cfg.to_dict(), **self.state.state_dict(**position), "metrics": h[-1] if h else {},
-                "metrics_lines": self.run_dir.lines}
+                "metrics_lines": self.run_dir.lines, "inner_steps": self.r}
 
     def validate(self, r: int) -> float:
         if self.val is None:
@@ -225,7 +226,7 @@ class TrainLoop:
         st.model.train()
         try:
             while self.stopped == "finished" and st.epoch < t.epochs:
-                r = t.inner_steps_at(st.epoch, base_inner_steps(cfg))
+                r = self.r = t.inner_steps_at(st.epoch, base_inner_steps(cfg))
                 (ep_loss, ep_n), t_epoch = st.epoch_loss if st.batch else (0.0, 0), time.perf_counter()
                 for batch in self.loader.batches(st.epoch, st.batch):
                     t0, lr = time.perf_counter(), t.lr_at(st.step, schedule_total)
@@ -304,6 +305,9 @@ def train(
     train_t, val_t, image_size = load_training_data(task, cfg, data, val)
     if image_size != cfg.model.image_size:
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
+    from sslr_cli.experiments.curves import curve_hooks  # --eval-every / --keep-every (checked before the run starts)
+
+    curves = curve_hooks(cfg, data, dev, saved["step"] if saved else 0, dist.is_main)
     dist.on_main(lambda: run_dir.prepare(resume, force))
     if saved is not None:
         dist.on_main(lambda: run_dir.trim_metrics(saved))
@@ -327,7 +331,8 @@ def train(
     from sslr_cli.engine.preemption import Preemption  # (it subclasses TrainHook)
 
     with run_dir, Preemption(cfg) as preemption:  # SIGTERM/SIGINT and last.pt on a clock
-        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (preemption, *hooks), on_progress).run()
+        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*curves, preemption, *hooks),
+                         on_progress).run()  # curves first: a clock checkpoint at an eval step then holds its line
 
 
 def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from sslr_cli.config import RunConfig
-from sslr_cli.engine.checkpoint import checkpoint_file, load_model
+from sslr_cli.engine.checkpoint import checkpoint_file, load_model, model_inner_steps
 from sslr_cli.engine.device import resolve_device
 from sslr_cli.errors import SSLRError
 from sslr_cli.models.registry import short_label
@@ -22,10 +22,20 @@ class LoadedModel:
     label: str  # "SRN <run>", unique among the checkpoints of one command
     model: torch.nn.Module
     config: RunConfig
+    inner_steps: int | None = None  # r the model refines with here (None: no SSLR-SRN refinement)
+    r_source: str = ""  # "the run's r" (in force at the checkpoint) or "--inner-steps"
 
     @property
     def generator(self) -> str:
         return self.config.model.generator
+
+
+def inner_steps_note(models: list[LoadedModel]) -> str:
+    """A table caption saying which r each SSLR-SRN model was evaluated at."""
+    srn = [m for m in models if m.inner_steps is not None]
+    if not srn:
+        return ""
+    return "SRN refinement steps: " + "; ".join(f"{m.label}: r = {m.inner_steps} ({m.r_source})" for m in srn)
 
 
 def run_name(path: Path) -> str:
@@ -39,26 +49,34 @@ def run_name(path: Path) -> str:
     return path.stem
 
 
-def load_reconstruction_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, RunConfig, Path]:
-    """(model in eval mode, config, file) from a checkpoint or run directory of ``--task reconstruct``."""
-    model, cfg, _ = load_model(path, device, task="reconstruct")
+def load_reconstruction_model(path: str | Path, device: torch.device | str = "cpu",
+                              inner_steps: int | None = None) -> tuple[torch.nn.Module, RunConfig, Path]:
+    """(model in eval mode, config, file) from a checkpoint or run directory of ``--task reconstruct``;
+    SSLR-SRN at ``inner_steps``, by default at the r in force at the checkpoint."""
+    model, cfg, _ = load_model(path, device, task="reconstruct", inner_steps=inner_steps)
     return model, cfg, checkpoint_file(path)
 
 
-def load_models(paths: list[Path], device: torch.device | str = "cpu") -> list[LoadedModel]:
-    """Load every checkpoint; labels are "<GENERATOR> <run name>", made unique with "#2", "#3"."""
+def load_models(paths: list[Path], device: torch.device | str = "cpu", inner_steps: int | None = None) -> list[LoadedModel]:
+    """Load every checkpoint; labels are "<GENERATOR> <run name>", made unique with "#2", "#3".
+
+    ``inner_steps``: r for every SSLR-SRN model (``--inner-steps``); default: each checkpoint's r in force.
+    """
     if not paths:
         raise SSLRError("CKPT: give at least one checkpoint file or run directory")
+    if inner_steps is not None and inner_steps < 0:
+        raise SSLRError(f"--inner-steps {inner_steps}: must be >= 0")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     loaded: list[LoadedModel] = []
     seen: dict[str, int] = {}
     for p in paths:
-        model, cfg, file = load_reconstruction_model(p, dev)
+        model, cfg, file = load_reconstruction_model(p, dev, inner_steps)
         label = f"{short_label(cfg.model.generator)} {run_name(Path(p))}"
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label} #{seen[label]}"
-        loaded.append(LoadedModel(file, label, model, cfg))
+        loaded.append(LoadedModel(file, label, model, cfg, model_inner_steps(model),
+                                  "--inner-steps" if inner_steps is not None else "the run's r"))
     sizes = {m.config.model.image_size for m in loaded}
     if len(sizes) > 1:
         raise SSLRError(f"CKPT: the checkpoints work on different image sizes ({', '.join(map(str, sorted(sizes)))}); compare models of one size")

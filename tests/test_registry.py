@@ -70,8 +70,8 @@ def test_documented_presets_and_tasks_resolve_through_the_public_api_alone():
 
 
 def test_generators_per_task_and_errors():
-    assert generator_names("reconstruct") == ["mlp", "srn"]
-    assert generator_names("match") == ["mlp", "srn", "cnn"]
+    assert generator_names("reconstruct") == ["mlp", "srn", "slot"]
+    assert generator_names("match") == ["mlp", "srn", "slot", "cnn"]
     with pytest.raises(SSLRError, match="exists only for --task match"):
         check_generator(tiny_model(generator="cnn"), "reconstruct")
     with pytest.raises(SSLRError, match="--generator 'gan': choose one of mlp, srn"):

@@ -8,6 +8,7 @@ import torch
 
 from conftest import tiny_model
 from sslr_cli.data.circles import CircleSpec, generate_circles
+from sslr_cli.errors import SSLRError
 from sslr_cli.models.decoder import ElementDecoder, compose
 from sslr_cli.models.slot_attention import SlotAttention, SlotAttentionConfig, SlotGenerator, position_grid
 
@@ -128,7 +129,21 @@ def test_tiny_model_overfits_eight_images():
 
 def test_options_are_checked():
     for bad in (dict(iterations=0), dict(slot_size=0), dict(epsilon=-1.0), dict(trunk_blocks=5)):
-        with pytest.raises(ValueError):
+        with pytest.raises(SSLRError, match="--gen-opt " + next(iter(bad))):
             SlotAttentionConfig(**bad).validate()
     g = SlotGenerator(tiny_model(), SlotAttentionConfig(slot_size=8, mlp_hidden=8, trunk_blocks=4))
     assert g.feature_map(torch.rand(1, 3, 64, 64)).shape == (1, 4, 8)  # the whole trunk: 2x2 positions
+
+
+def test_built_through_the_registry_with_its_options():
+    from sslr_cli.models import SetAutoencoder
+    from sslr_cli.models.registry import GENERATORS
+
+    assert GENERATORS["slot"].options is SlotAttentionConfig
+    cfg = tiny_model(generator="slot", generator_options={"slot_size": "8", "iterations": "2"})  # CLI strings
+    model = SetAutoencoder(cfg)
+    assert isinstance(model.encoder, SlotGenerator)
+    assert model.encoder.slot == SlotAttentionConfig(slot_size=8, iterations=2)
+    assert model.encoder.frozen_parameters() == [] and model.encoder.eager_submodules() == []
+    enc, rec = model.eval()(torch.rand(2, 3, 64, 64))
+    assert enc.set.shape == (2, 4, 3) and rec.image.shape == (2, 3, 64, 64)

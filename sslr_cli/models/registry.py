@@ -19,6 +19,7 @@ from typing import Any, Callable
 from sslr_cli.config import ModelConfig, options_from_dict
 from sslr_cli.errors import SSLRError
 from sslr_cli.models.generator import SetGenerator
+from sslr_cli.models.slot_attention import SlotAttentionConfig, SlotGenerator
 from sslr_cli.models.sslr_generator import SSLRGenerator, check_projection
 
 TASKS_WITH_SETS = ("reconstruct", "match")
@@ -57,6 +58,8 @@ GENERATORS: dict[str, GeneratorSpec] = {
                          lambda cfg, _: SSLRGenerator(cfg, refine=False), check=check_projection),
     "srn": GeneratorSpec("srn", "SSLR-SRN", "S0 refined by r inner gradient steps (Eq. 5)",
                          lambda cfg, _: SSLRGenerator(cfg, refine=True), check=check_projection),
+    "slot": GeneratorSpec("slot", "Slot Attention", "Slot Attention (Locatello et al., 2020) over the trunk's feature map",
+                          SlotGenerator, options=SlotAttentionConfig),
 }
 
 TASK_BASELINES: dict[str, dict[str, BaselineSpec]] = {

@@ -35,12 +35,15 @@ import torch
 from torch import nn
 
 from sslr_cli.config import ModelConfig
+from sslr_cli.errors import SSLRError
 from sslr_cli.models.encoder import ConvTrunk
+from sslr_cli.models.generator import SetEncoding, SetGenerator
 
 
 @dataclass(frozen=True)
 class SlotAttentionConfig:
-    """Slot Attention's own settings (the paper's: T = 3, slots of 64, MLP hidden 128, eps 1e-8)."""
+    """Slot Attention's own settings (the paper's: T = 3, slots of 64, MLP hidden 128, eps 1e-8),
+    set with ``sslr train --generator slot --gen-opt KEY=VALUE``."""
 
     iterations: int = 3  # T
     slot_size: int = 64  # d: width of the slots, keys, queries and values
@@ -49,17 +52,15 @@ class SlotAttentionConfig:
     trunk_blocks: int = 3  # blocks of the App. A trunk kept (3: stride 8; 4: the whole trunk, stride 32)
     eval_seed: int = 0  # seed of the one noise sample used in evaluation
 
-    def validate(self) -> None:
-        # ValueError until the CLI exposes these options; the caller names the option in its message
-        if self.iterations < 1:
-            raise ValueError(f"slot iterations {self.iterations}: must be >= 1")
-        for name in ("slot_size", "mlp_hidden"):
+    def validate(self) -> "SlotAttentionConfig":
+        for name in ("iterations", "slot_size", "mlp_hidden"):
             if getattr(self, name) < 1:
-                raise ValueError(f"slot {name} {getattr(self, name)}: must be >= 1")
+                raise SSLRError(f"--gen-opt {name}={getattr(self, name)}: must be >= 1")
         if not self.epsilon >= 0:
-            raise ValueError(f"slot epsilon {self.epsilon}: must be >= 0")
+            raise SSLRError(f"--gen-opt epsilon={self.epsilon}: must be >= 0")
         if self.trunk_blocks not in (1, 2, 3, 4):
-            raise ValueError(f"slot trunk_blocks {self.trunk_blocks}: choose 1 to 4")
+            raise SSLRError(f"--gen-opt trunk_blocks={self.trunk_blocks}: choose 1 to 4")
+        return self
 
 
 def trunk_channels(width: int, blocks: int) -> int:
@@ -113,8 +114,11 @@ class SlotAttention(nn.Module):
         return slots
 
 
-class SlotGenerator(nn.Module):
+class SlotGenerator(SetGenerator):
     """G = Slot Attention over the trunk's feature map, then a linear map to D (see the module doc).
+
+    Every parameter gets a gradient at every step and nothing needs to stay eager under ``--compile``,
+    so the ``SetGenerator`` declarations keep their defaults.
 
     ``forward(images, inner_steps=None, noise=None) -> SetEncoding``: ``inner_steps`` (SRN's r, which
     the training loop passes to every generator) is ignored; T is ``slot.iterations``. ``noise``
@@ -163,9 +167,7 @@ class SlotGenerator(nn.Module):
         g = torch.Generator().manual_seed(self.slot.eval_seed)
         return torch.randn(1, *shape, generator=g).to(device)
 
-    def forward(self, images: torch.Tensor, inner_steps: int | None = None, noise: torch.Tensor | None = None):
-        from sslr_cli.models.autoencoder import SetEncoding  # the shared result type (imports this module)
-
+    def forward(self, images: torch.Tensor, inner_steps: int | None = None, noise: torch.Tensor | None = None) -> SetEncoding:
         inputs = self.feature_map(images)
         b = inputs.shape[0]
         if noise is None:

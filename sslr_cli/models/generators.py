@@ -61,7 +61,8 @@ class SetRefiner(nn.Module):
       one H_agg evaluation, whatever r, and the graph held is one step's. Note the scale: iDSPN uses
       -g, not -lr * g (which would be ``truncated:1`` without the momentum term); with Adam and a
       detached S0 the two differ by a constant factor on every refinement-path gradient. S0 gets no
-      gradient (the fixed point does not depend on it).
+      gradient (the fixed point does not depend on it). The forward pass still takes r inner gradients
+      (graph-free), so the step time still grows with r, more slowly than unrolled's.
 
     ``precision``: ``"fp32"`` runs the loop (H_agg, FSPool, the inner gradient) in float32 even inside
     a bf16/fp16 autocast region, so only the trunk and decoder run in low precision; ``"autocast"``

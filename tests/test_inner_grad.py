@@ -12,7 +12,7 @@ from conftest import tiny_model
 from sslr_cli.config import ModelConfig, parse_inner_grad
 from sslr_cli.errors import SSLRError
 from sslr_cli.models import SetAutoencoder, SetRefiner
-from sslr_cli.models.set_encoder import ElementwiseSetEncoder
+from sslr_cli.models.aggregator import ElementwiseAggregator
 
 
 def outer_step(cfg: ModelConfig, x: torch.Tensor, seed: int = 0, bf16: bool = False, state: dict | None = None):
@@ -70,7 +70,7 @@ def graph_nodes(t: torch.Tensor) -> int:
 
 
 def test_implicit_graph_does_not_grow_with_r_and_unrolled_does():
-    refiner = SetRefiner(ElementwiseSetEncoder(3, 8, 16, 5), lr=0.05).train()
+    refiner = SetRefiner(ElementwiseAggregator(3, 8, 16, 5), lr=0.05).train()
     s0, z = torch.randn(2, 4, 3), torch.randn(2, 8, requires_grad=True)
     nodes = {(mode, r): graph_nodes(SetRefiner(refiner.agg, r, 0.05, 0.5, mode).train()(s0, z).set)
              for mode in ("implicit", "unrolled", "truncated:2") for r in (3, 12)}
@@ -159,7 +159,7 @@ def test_train_cli_refuses_a_bad_inner_grad(circles_file):
 
 def test_fp32_refinement_under_bf16_autocast_is_the_fp32_refinement_exactly():
     torch.manual_seed(4)
-    agg = ElementwiseSetEncoder(3, 8, 16, 5)
+    agg = ElementwiseAggregator(3, 8, 16, 5)
     s0, z = torch.randn(2, 4, 3), torch.randn(2, 8, requires_grad=True)
     results = {}
     for precision, bf16 in (("fp32", False), ("fp32", True), ("autocast", True)):

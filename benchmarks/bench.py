@@ -155,13 +155,103 @@ def bench_steps(configs: list[tuple[str, str, str, int]], batch: int, reps: int)
     console.print(table)
 
 
+INNER_GRAD_SCRIPT = r"""
+import json, resource, sys, time
+import torch
+torch.set_num_threads(1)
+from dataclasses import replace
+from sslr_cli.config import get_preset
+from sslr_cli.data.loader import to_float_images
+from sslr_cli.engine.device import autocast
+from sslr_cli.engine.tasks import reconstruction_loss
+from sslr_cli.models import SetAutoencoder
+
+preset, mode, r, batch, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+base = get_preset(preset)
+torch.manual_seed(0)
+grad_mode, _, refine = mode.partition("+")  # e.g. "implicit+fp32": --inner-grad implicit --refine-precision fp32
+cfg = replace(base.model, generator="srn", inner_steps=r, inner_grad=grad_mode, refine_precision=refine or base.model.refine_precision)
+model = SetAutoencoder(cfg).train()
+opt = torch.optim.Adam(model.parameters(), 1e-3)
+x = to_float_images(torch.randint(0, 256, (batch, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8))
+dev = torch.device("cpu")
+
+def step():
+    with autocast(dev, base.train.precision):
+        _, rec = model(x)
+    loss = reconstruction_loss(rec.image, x, "sse")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+opt.zero_grad(set_to_none=True)
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+step()  # warm-up; Adam's state is allocated here, so it counts in the peak of every mode alike
+times = []
+for _ in range(reps):
+    t = time.process_time(); step(); times.append(time.process_time() - t)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import weakref
+saved = []
+with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(weakref.ref(t)) or t, lambda t: t):
+    with autocast(dev, base.train.precision):
+        _, rec = model(x)
+# what the graph still holds once the forward is done (the graph-free inner steps have freed theirs), less weights
+params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+alive = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in (ref() for ref in saved) if t is not None}
+graph_mb = sum(n for ptr, n in alive.items() if ptr not in params) / 2**20
+del rec
+print(json.dumps({"cpu_s": sorted(times)[len(times) // 2], "cpu_s_min": min(times), "peak_mb": (peak - baseline) / 1024, "graph_mb": graph_mb}))
+"""
+
+
+def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch: int, reps: int, out: Path | None) -> None:
+    """SRN's training step per way of differentiating the inner loop (--inner-grad), one fresh process each.
+
+    Time: median one-thread CPU time (time.process_time) of ``reps`` steps after a warm-up, so other work on
+    the machine inflates it little. Memory: the process's peak resident set (ru_maxrss) over the steps minus
+    its value just before the first step (model, optimizer and batch already built): what a training step adds
+    (allocator-dependent, a few % of noise). Graph: the bytes of the distinct storages that one forward pass saves
+    for the backward pass (``saved_tensors_hooks``), which is exact and is where the modes differ.
+    """
+    table = Table(title=f"SRN training step by --inner-grad, batch {batch}, the preset's precision "
+                        f"(median of {reps}; one-thread CPU time; peak RSS added by the step)")
+    for col in ("preset", "inner grad", "r", "CPU s/step", "peak RSS MB over baseline", "graph MB"):
+        table.add_column(col, justify="right")
+    rows = []
+    for preset in presets:
+        for mode in modes:
+            for r in rs:
+                proc = subprocess.run([sys.executable, "-c", INNER_GRAD_SCRIPT, preset, mode, str(r), str(batch), str(reps)],
+                                      capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                if proc.returncode != 0:
+                    table.add_row(preset, mode, str(r), "failed: " + proc.stderr.strip().splitlines()[-1][:60], "", "")
+                    continue
+                m = json.loads(proc.stdout.strip().splitlines()[-1])
+                rows.append({"preset": preset, "inner_grad": mode, "r": r, "batch": batch, **m})
+                table.add_row(preset, mode, str(r), f"{m['cpu_s']:.3f}", f"{m['peak_mb']:.0f}", f"{m['graph_mb']:.1f}")
+                console.print(f"  measured {preset}/{mode}/r={r}: {m['cpu_s']:.3f} s, +{m['peak_mb']:.0f} MB, graph {m['graph_mb']:.1f} MB", highlight=False)
+    console.print(table)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"cpu_cores": os.cpu_count(), "threads": 1, "time": "median time.process_time per step",
+                                   "memory": "ru_maxrss peak minus ru_maxrss before the first step (fresh process per row)",
+                                   "graph": "MiB of distinct storages saved for backward by one forward (saved_tensors_hooks)",
+                                   "rows": rows}, indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=("data", "steps", "clevr"), default=None)
+    ap.add_argument("--only", choices=("data", "steps", "inner-grad", "clevr"), default=None)
     ap.add_argument("--skip-paper", action="store_true", help="leave out the paper preset (minutes per step set on 2 cores)")
     ap.add_argument("--n", type=int, default=4000, help="images for the generation comparison")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--presets", default="tiny,small,paper", help="comma-separated presets for the step table")
+    ap.add_argument("--inner-grad-modes", default="unrolled,implicit,truncated:3",
+                    help="--inner-grad values; MODE+fp32 / MODE+autocast also sets --refine-precision")
+    ap.add_argument("--inner-grad-r", default="10,20,40")
+    ap.add_argument("--inner-grad-presets", default="tiny,small")
+    ap.add_argument("--inner-grad-out", default=None, help="also write the --inner-grad rows to this JSON file")
     args = ap.parse_args()
     console.print(f"[bold]sslr bench[/bold] on {os.cpu_count()} CPU cores, python {sys.version.split()[0]}")
     if args.only in (None, "data"):
@@ -175,6 +265,10 @@ def main() -> None:
                 configs.append((preset, "srn", precision, 10))
             configs.append((preset, "srn", "fp32", 20))
         bench_steps(configs, batch=32, reps=args.reps)
+    if args.only in (None, "inner-grad"):
+        bench_inner_grad(args.inner_grad_presets.split(","), args.inner_grad_modes.split(","),
+                         [int(r) for r in args.inner_grad_r.split(",")], batch=32, reps=args.reps,
+                         out=Path(args.inner_grad_out) if args.inner_grad_out else None)
     clevr = ROOT / "benchmarks" / "bench_clevr.py"
     if args.only in (None, "clevr") and clevr.exists():
         subprocess.run([sys.executable, str(clevr)], cwd=ROOT, check=False)

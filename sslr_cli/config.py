@@ -25,6 +25,17 @@ from sslr_cli.errors import SSLRError
 
 INIT_MODES = ("detached", "learned")
 LR_SCHEDULES = ("constant", "cosine")
+REFINE_PRECISIONS = ("fp32", "autocast")
+
+
+def parse_inner_grad(spec: str) -> tuple[str, int]:
+    """``"unrolled"`` | ``"implicit"`` | ``"truncated:K"`` (K >= 1) -> (mode, K); K is 0 but for truncated."""
+    if spec in ("unrolled", "implicit"):
+        return spec, 0
+    mode, _, k = str(spec).partition(":")
+    if mode == "truncated" and k.isdigit() and int(k) >= 1:
+        return mode, int(k)
+    raise SSLRError(f"--inner-grad {spec!r}: choose unrolled, implicit or truncated:K with an integer K >= 1")
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,10 @@ class ModelConfig:
     init_mode: str = "detached"  # S0 gets gradient ("learned", the paper's text) or not ("detached", its code)
     # The generator's own settings (``sslr train --gen-opt KEY=VALUE``), checked by its options dataclass
     generator_options: dict = field(default_factory=dict)
+    # how the outer loss differentiates the r inner steps (models/generators.py SetRefiner): "unrolled"
+    # (exact), "implicit" (iDSPN's one-step approximation) or "truncated:K" (the last K steps)
+    inner_grad: str = "unrolled"
+    refine_precision: str = "autocast"  # "fp32": the inner loop stays float32 under bf16 autocast
 
     def validate(self) -> None:
         """The shared fields' ranges; the generator and its options are checked by the registry."""
@@ -61,6 +76,9 @@ class ModelConfig:
                 raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
         if self.inner_steps < 0:
             raise SSLRError(f"--inner-steps {self.inner_steps}: must be >= 0")
+        parse_inner_grad(self.inner_grad)
+        if self.refine_precision not in REFINE_PRECISIONS:
+            raise SSLRError(f"--refine-precision {self.refine_precision!r}: choose one of {', '.join(REFINE_PRECISIONS)}")
 
     @property
     def feature_count(self) -> int:

@@ -54,6 +54,8 @@ def train_command(
     late_inner_steps: Optional[int] = typer.Option(None, "--late-inner-steps", help="r from --late-epoch on (the paper: 20)."),
     late_epoch: Optional[int] = typer.Option(None, "--late-epoch", help="Epoch at which r switches to --late-inner-steps (-1 = never)."),
     init_mode: Optional[str] = typer.Option(None, "--init-mode", help="S0 'detached' (the reference code) or 'learned' (the paper's text)."),
+    inner_grad: Optional[str] = typer.Option(None, "--inner-grad", help="How SRN's r inner steps are differentiated: unrolled (exact), implicit (iDSPN's one-step approximation: memory flat in r) or truncated:K (the last K steps)."),
+    refine_precision: Optional[str] = typer.Option(None, "--refine-precision", help="SRN's inner loop in fp32 under bf16 autocast ('fp32') or in the autocast dtype ('autocast')."),
     encoder_width: Optional[int] = typer.Option(None, "--encoder-width", help="Trunk width w (channels w..8w)."),
     decoder_width: Optional[int] = typer.Option(None, "--decoder-width", help="Decoder width w (channels 4w..w)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast) or fp16 (CUDA only)."),
@@ -86,7 +88,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
                   seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None,
                   gen_opt=None, checkpoint_minutes=None, checkpoint_steps=None, eval_every=None, eval_images=None,
-                  eval_data=None, keep_every=None):
+                  eval_data=None, keep_every=None, inner_grad=None, refine_precision=None):
     if seeds is not None:  # first, while locals() are exactly the options
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
@@ -116,7 +118,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     cfg = base.with_overrides(
         model=dict(generator=generator, generator_options=options,
                    set_size=set_size, element_dim=element_dim, inner_steps=inner_steps,
-                   inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width),
+                   inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width,
+                   inner_grad=inner_grad, refine_precision=refine_precision),
         train=dict(task=task, epochs=epochs, max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr,
                    lr_schedule=lr_schedule, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,

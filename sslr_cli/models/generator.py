@@ -26,7 +26,9 @@ class SetEncoding:
     set: torch.Tensor  # S (B, |S|, D)
     initial_set: torch.Tensor  # S0, the set before any refinement (= S when there is none)
     embedding: torch.Tensor | None  # z = H_embed(X) when the generator has one (SSLR-SRN), else None
-    inner_losses: list[float]  # per inner step, when the generator has an inner loop
+    # per inner step, when the generator has an inner loop: SSLR's is a detached tensor (read it with .tolist(),
+    # once, so the loop itself never waits for the device)
+    inner_losses: torch.Tensor | list[float]
 
 
 class SetGenerator(nn.Module):

@@ -43,13 +43,14 @@ class SSLRGenerator(SetGenerator):
         if refine:
             self.embed = nn.Linear(cfg.feature_count, cfg.embed_dim)  # H_embed (shares the trunk)
             agg = build_aggregator(cfg.agg, cfg.element_dim, cfg.embed_dim, cfg.agg_hidden, cfg.fspool_pieces)
-            self.refiner = SetRefiner(agg, cfg.inner_steps, cfg.inner_lr, cfg.inner_momentum)
+            self.refiner = SetRefiner(agg, cfg.inner_steps, cfg.inner_lr, cfg.inner_momentum,
+                                      cfg.inner_grad, cfg.refine_precision)
 
     def forward(self, images: torch.Tensor, inner_steps: int | None = None) -> SetEncoding:
         features = self.trunk(images)
         s0 = self.set_head(features)
         if self.refiner is None:
-            return SetEncoding(s0, s0, None, [])
+            return SetEncoding(s0, s0, None, s0.new_zeros(0, dtype=torch.float32))
         z = self.embed(features)
         # The reference code detaches S0 (a fresh parameter inside `higher`): H_set then stays at
         # its random initialisation and only the trunk learns, through H_embed.

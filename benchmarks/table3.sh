@@ -31,9 +31,10 @@ seeds)  # Table 3: four models x three seeds
   sslr train "$B/iso-train.h5" --task match --preset match-tiny --generator mlp --seeds "$SEEDS" --out "$B/mlp" -q --json
   sslr train "$B/iso-train.h5" --task match --preset match-tiny --generator srn --recon-weight 1 --init "$B/init-srn/best.pt" \
     --seeds "$SEEDS" --out "$B/srn-ri" -q --json ;;
-table)
-  sslr match "$B"/{cnn,mlp,srn,srn-ri}/seed-* "$B/alt-srn" "$B/alt-srn-lr5e-4" "$B/cnn-lr5e-4" --data "$B/iso-test.h5" --json \
-    > benchmarks/results/issue13-table3.json
-  sslr match "$B"/{cnn,mlp,srn,srn-ri}/seed-* --data "$B/iso-test.h5" -q ;;
+table)  # every finished run (a directory with best.pt); the pilots as extra rows of the JSON
+  runs=(); for d in "$B"/{cnn,mlp,srn,srn-ri}/seed-*; do [ -f "$d/best.pt" ] && runs+=("$d"); done
+  more=(); for d in "$B"/alt-srn "$B"/alt-srn-lr5e-4 "$B"/cnn-lr5e-4; do [ -f "$d/best.pt" ] && more+=("$d"); done
+  sslr match "${runs[@]}" "${more[@]}" --data "$B/iso-test.h5" --json > benchmarks/results/issue13-table3.json
+  sslr match "${runs[@]}" --data "$B/iso-test.h5" -q ;;
 *) echo "unknown phase $phase" >&2; exit 2 ;;
 esac; done

@@ -7,7 +7,8 @@ checkpoint alone. Every preset is defined here, in ``PRESETS`` (nothing is regis
   |S| = 16, D = 10, r = 10 -> 20 at epoch 20, Adam 3e-4, batch 64, summed squared error).
 - ``small`` / ``tiny``: narrower models for a 2-core CPU, sized by measurement (see README).
 - ``clevr-paper`` / ``clevr-small``: the CLEVR variant (App. B) at 128x128.
-- ``match-paper`` / ``match-small`` / ``match-tiny``: the set-matching task (App. C).
+- ``match-paper`` / ``match-small`` / ``match-tiny``: the set-matching task (App. C); ``match-*-init``: the
+  reconstruction models their SSLR-SRN (r + init) starts from.
 
 This module knows no torch and no model: which generators exist (``ModelConfig.generator``) and
 what their own options are (``ModelConfig.generator_options``) is checked by
@@ -280,6 +281,7 @@ def parse_key_values(items: list[str] | None, option: str) -> dict[str, str]:
 
 
 REFERENCE_BATCH = 32  # the reference's set-matching batch
+MATCH_COSTS = ("sq", "smooth_l1")  # the Hungarian pair costs (models/matching.py)
 
 
 @dataclass(frozen=True)
@@ -288,8 +290,10 @@ class MatchSettings:
 
     loc_dim: int = 5  # location embedding per element (App. C.1: five dimensions; the reference code: 3)
     att_dim: int = 5  # attribute embedding per element
+    match_cost: str = "sq"  # Hungarian cost per element pair: "sq" squared distance, "smooth_l1" (the reference's)
     match_weight: float = 10.0 / REFERENCE_BATCH  # weight of the mean Hungarian matching cost
-    recon_weight: float = 0.0  # weight of the reconstruction loss; > 0 adds the decoder ("r")
+    recon_weight: float = 0.0  # weight of the pixel-mean reconstruction error of image A; > 0 adds the decoder ("r")
+    recon_images: int = 0  # images A per batch the reconstruction term decodes (0 = all, as the reference)
     cnn_lr: float = 1e-5  # learning rate used for --generator cnn unless --lr is given (App. C.2)
     init: str = ""  # the checkpoint --init took weights from (a record; "" = none)
 
@@ -303,6 +307,10 @@ class MatchSettings:
         return options_from_dict(cls, extra, "--extra", "--task match")
 
     def validate(self) -> "MatchSettings":
+        if self.recon_images < 0:
+            raise SSLRError(f"--extra recon_images={self.recon_images}: must be >= 0 (0 = the whole batch)")
+        if self.match_cost not in MATCH_COSTS:
+            raise SSLRError(f"--extra match_cost={self.match_cost!r}: choose one of {', '.join(MATCH_COSTS)}")
         if self.loc_dim < 1 or self.att_dim < 1:
             raise SSLRError(f"--extra loc_dim/att_dim ({self.loc_dim}, {self.att_dim}): must be >= 1")
         for name in ("match_weight", "recon_weight"):
@@ -317,6 +325,13 @@ class MatchSettings:
 
 
 _MATCH_TRAIN = dict(task="match", batch_size=REFERENCE_BATCH, lr=5e-4, optimizer="rmsprop", late_epoch=-1)
+_MATCH_CPU_TRAIN = {**_MATCH_TRAIN, "lr": 2e-3, "epochs": 60}
+# CPU: each model at the better of the rates tried at match-tiny in 1000 steps (README "Table 3 on a CPU"),
+# r + init decoding 4 of the 32 images A per step (the decoder is most of a CPU step)
+_MATCH_CPU_EXTRA = MatchSettings(recon_images=4, cnn_lr=5e-4).to_extra()
+_MATCH_TINY = dict(encoder_width=8, decoder_width=16, agg_hidden=64, embed_dim=32, inner_steps=5)
+_MATCH_SMALL = dict(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64, inner_steps=5)
+_MATCH_INIT_TRAIN = dict(batch_size=32, lr=1e-2, late_epoch=-1, precision="bf16")
 
 PRESETS: dict[str, RunConfig] = {
     "paper": RunConfig("paper", ModelConfig(), TrainConfig()),
@@ -356,15 +371,19 @@ PRESETS: dict[str, RunConfig] = {
         TrainConfig(batch_size=16, lr=1e-3, optimizer="adam", loss="bce", target="foreground", late_epoch=-1),
     ),
     # Set matching: App. A's architecture, App. C.2's training (RMSprop 5e-4, batch 32, r = 5, step 0.1,
-    # momentum 0.5, about 60 epochs). The CPU presets take the widths of tiny / small.
+    # momentum 0.5, about 60 epochs). The CPU presets were sized by single-thread CPU step times
+    # (benchmarks/match_steps.py) to a step budget; match-*-init train the reconstruction model (circles)
+    # whose weights --init gives "SSLR-SRN (r + init)".
     "match-paper": RunConfig("match-paper", ModelConfig(inner_steps=5), TrainConfig(epochs=60, **_MATCH_TRAIN),
                              MatchSettings().to_extra()),
-    "match-small": RunConfig(
-        "match-small", ModelConfig(encoder_width=32, decoder_width=64, agg_hidden=256, inner_steps=5),
-        TrainConfig(epochs=30, **_MATCH_TRAIN), MatchSettings().to_extra()),
-    "match-tiny": RunConfig(
-        "match-tiny", ModelConfig(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64, inner_steps=5),
-        TrainConfig(epochs=30, **_MATCH_TRAIN), MatchSettings().to_extra()),
+    "match-small": RunConfig("match-small", ModelConfig(**_MATCH_SMALL),
+                             TrainConfig(max_steps=6000, **_MATCH_CPU_TRAIN), _MATCH_CPU_EXTRA),
+    "match-tiny": RunConfig("match-tiny", ModelConfig(**_MATCH_TINY),
+                            TrainConfig(max_steps=1000, **_MATCH_CPU_TRAIN), _MATCH_CPU_EXTRA),
+    "match-small-init": RunConfig("match-small-init", ModelConfig(**_MATCH_SMALL),
+                                  TrainConfig(max_steps=1500, **_MATCH_INIT_TRAIN)),
+    "match-tiny-init": RunConfig("match-tiny-init", ModelConfig(**_MATCH_TINY),
+                                 TrainConfig(max_steps=500, **_MATCH_INIT_TRAIN)),
 }
 
 

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from conftest import tiny_model
 from sslr_cli.cli import app
-from sslr_cli.config import RunConfig, TrainConfig, get_preset
+from sslr_cli.config import PRESETS, RunConfig, TrainConfig, get_preset
 from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
 from sslr_cli.data.loader import to_float_images
 from sslr_cli.data.store import write_scenes
-from sslr_cli.engine.match_task import MatchSettings, MatchingTask, configure_matching
+from sslr_cli.engine.match_task import MatchSettings, MatchingTask, configure_matching, recon_error
 from sslr_cli.engine.tasks import get_task
 from sslr_cli.engine.checkpoint import load_model
 from sslr_cli.engine.train import load_matching_weights, train
@@ -27,7 +27,9 @@ from sslr_cli.experiments.matching import (
     PAPER_TABLE3, MatchEvaluation, RunResult, group_key, group_runs, match_metrics, model_label, predict_distances,
 )
 from sslr_cli.models import SetAutoencoder
-from sslr_cli.models.matching import MatchHead, NaiveCNNMatcher, SetMatcher, hungarian, pairwise_sq_dist
+from sslr_cli.models.matching import (
+    MatchHead, NaiveCNNMatcher, SetMatcher, hungarian, pairwise_smooth_l1, pairwise_sq_dist,
+)
 
 runner = CliRunner()
 
@@ -56,6 +58,30 @@ def test_hungarian_equals_brute_force(n, m):
     for b in range(6):
         best = min(itertools.permutations(range(m), n), key=lambda p: sum(float(cost[b, i, j]) for i, j in enumerate(p)))
         assert tuple(pi[b].tolist()) == best  # random costs: the optimum is unique
+
+
+def test_smooth_l1_pair_cost_by_hand_and_the_matching_it_picks():
+    """The reference's Hungarian cost: smooth-L1 (beta 1) averaged over dimensions. It weighs one large
+    difference less than squares do, so the two costs can pick different matchings."""
+    x = torch.tensor([[[0.0, 0.0], [3.0, 0.0]]])
+    y = torch.tensor([[[0.5, 0.0], [0.0, 2.0]]])
+    # |d|: (0.5, 0), (0, 2), (2.5, 0), (3, 2) -> smooth-L1 means 0.0625, 0.75, 1.0, 2.0
+    torch.testing.assert_close(pairwise_smooth_l1(x, y), torch.tensor([[[0.0625, 0.75], [1.0, 2.0]]]))
+    torch.testing.assert_close(pairwise_smooth_l1(x, y),
+                               torch.nn.functional.smooth_l1_loss(x.unsqueeze(2).expand(-1, -1, 2, -1),
+                                                                  y.unsqueeze(1).expand(-1, 2, -1, -1),
+                                                                  reduction="none").mean(-1))
+    a = torch.tensor([[[1.0, 1.0], [2.0, 4.0]]])
+    b = torch.tensor([[[3.0, 0.0], [1.0, 1.0]]])
+    # squared: identity 5 + 10 = 15 < swap 0 + 17; smooth-L1: identity 1.0 + 1.5 = 2.5 > swap 0 + 2.0
+    torch.testing.assert_close(pairwise_sq_dist(a, b), torch.tensor([[[5.0, 0.0], [17.0, 10.0]]]))
+    torch.testing.assert_close(pairwise_smooth_l1(a, b), torch.tensor([[[1.0, 0.0], [2.0, 1.5]]]))
+    assert hungarian(pairwise_sq_dist(a, b)).tolist() == [[0, 1]]
+    assert hungarian(pairwise_smooth_l1(a, b)).tolist() == [[1, 0]]
+    head = MatchHead(1, 1, 1, cost="smooth_l1")
+    assert head.pair_cost is pairwise_smooth_l1
+    with pytest.raises(ValueError, match="cost"):
+        MatchHead(1, 1, 1, cost="l3")
 
 
 def test_match_head_is_invariant_to_permuting_either_set():
@@ -183,7 +209,59 @@ def test_task_loss_terms_and_validation_loss(iso_file):
     torch.testing.assert_close(task.loss(model, batch, cfg, 3), dist)
     for m in model.modules():  # the task reads the top-level flag; the layers stay in eval mode
         m.training = m is model
-    torch.testing.assert_close(task.loss(model, batch, cfg, 3), dist + 0.5 * out.match_cost.mean())
+    torch.testing.assert_close(task.loss(model, batch, cfg, 3), 32 * (dist + 0.5 * out.match_cost.mean()))
+
+
+def test_recon_error_is_the_pixel_mean_squared_error():
+    rec = torch.zeros(2, 3, 2, 2)
+    rec[0, 0, 0, 0] = 1.0  # one wrong pixel value of 24: error 1/24
+    rec[1] = 0.5  # image 2 off by 0.5 everywhere: 12 values of 0.25
+    torch.testing.assert_close(recon_error(rec, torch.zeros(2, 3, 2, 2)), torch.tensor((1.0 + 12 * 0.25) / 24))
+
+
+def test_loss_is_the_reference_codes_sum_at_batch_32_with_image_a_reconstructed():
+    """At B = 32 the training loss is the reference's number: sum_b (Y_hat - Y)^2 + 10 * mean_b C_b
+    + recon_weight * pixel-mean squared error of image A's reconstruction (image B is not decoded)."""
+    torch.manual_seed(0)
+    cfg = match_run("srn", extra={"recon_weight": 0.7}, batch_size=32)
+    task = get_task("match")
+    model = task.build_model(cfg)
+    pairs = generate_isocircles(32, seed=4)
+    batch = {k: torch.from_numpy(pairs[k]) for k in ("images", "images_b", "target")}
+    x1, x2 = to_float_images(batch["images"]), to_float_images(batch["images_b"])
+    model.eval()
+    out = model(x1, x2, 2)
+    assert out.reconstruction.image.shape == x1.shape  # B images: A only
+    reference = ((out.prediction - batch["target"]) ** 2).sum() + 10 * out.match_cost.mean() \
+        + 0.7 * ((out.reconstruction.image - x1) ** 2).mean()
+    for m in model.modules():
+        m.training = m is model
+    torch.testing.assert_close(task.loss(model, batch, cfg, 2), reference)
+    # recon_images = 4: the same term from the first 4 images A only
+    cfg4 = replace(cfg, extra={**cfg.extra, "recon_images": 4})
+    model4 = task.build_model(cfg4)
+    model4.load_state_dict(model.state_dict())
+    model4.eval()
+    out4 = model4(x1, x2, 2)
+    assert out4.reconstruction.image.shape == (4, *x1.shape[1:])
+    torch.testing.assert_close(out4.reconstruction.image, out.reconstruction.image[:4])
+    for m in model4.modules():
+        m.training = m is model4
+    torch.testing.assert_close(task.loss(model4, batch, cfg4, 2),
+                               reference - 0.7 * ((out.reconstruction.image - x1) ** 2).mean()
+                               + 0.7 * ((out4.reconstruction.image - x1[:4]) ** 2).mean())
+
+
+def test_match_presets_exist_and_init_presets_fit_their_matchers():
+    for name in ("match-paper", "match-small", "match-tiny", "match-small-init", "match-tiny-init"):
+        assert get_preset(name) is PRESETS[name] and PRESETS[name].preset == name
+    for size in ("tiny", "small"):
+        match, init = get_preset(f"match-{size}"), get_preset(f"match-{size}-init")
+        assert match.train.task == "match" and match.train.max_steps > 0 and init.train.task == "reconstruct"
+        assert replace(init.model, generator="srn") == replace(match.model, generator="srn")  # --init copies all of G
+        torch.manual_seed(0)
+        source = SetAutoencoder(init.model).state_dict()
+        assert set(load_matching_weights(SetMatcher(match.model, reconstruct=True), source)) == set(source)
 
 
 def test_configure_matching_applies_the_papers_defaults():
@@ -278,7 +356,7 @@ def test_cli_train_match_with_seeds_and_match_table(tmp_path, iso_file):
     assert [r["seed"] for r in runs] == [0, 1] and all(r["task"] == "match" for r in runs)
     for k in (0, 1):
         cfg = json.loads((tmp_path / "cnn" / f"seed-{k}" / "config.json").read_text())
-        assert cfg["train"]["seed"] == k and cfg["train"]["lr"] == 1e-5 and cfg["preset"] == "match-tiny"
+        assert cfg["train"]["seed"] == k and cfg["train"]["lr"] == get_preset("match-tiny").extra["cnn_lr"] and cfg["preset"] == "match-tiny"
     result = runner.invoke(app, ["train", str(iso_file), "--task", "match", "--generator", "srn", "--out",
                                  str(tmp_path / "srn"), "--inner-steps", "2", *TINY])
     assert result.exit_code == 0, result.output

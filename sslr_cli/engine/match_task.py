@@ -1,16 +1,22 @@
 """The set-matching task (Sec. 4.3, App. C) for the training loop, its settings and its presets.
 
-Loss per batch of B pairs (X_1, X_2, Y), Y = sum of squared centre displacements / 64^2:
+Training loss per batch of B pairs (X_1, X_2, Y), Y = sum of squared centre displacements / 64^2, written on
+the scale of the reference code at its batch size B_ref = 32:
 
-    L = mean_b (Y_hat_b - Y_b)^2 + match_weight * mean_b C_b [+ recon_weight * L_rec]
+    L = B_ref * (mean_b (Y_hat_b - Y_b)^2 + match_weight * mean_b C_b) + recon_weight * L_rec
 
-C_b = the Hungarian matching cost (summed squared attribute distances of the matched pairs).
-The reference sums the distance error over the batch and adds 10 * the batch mean of C:
-``sum_b (Y_hat_b - Y_b)^2 + 10 * mean_b C_b = B * (mean_b (Y_hat_b - Y_b)^2 + (10 / B) * mean_b C_b)``.
-RMSprop divides out the overall scale B, so the default ``match_weight = 10 / 32`` gives exactly
-the reference's balance at its batch size of 32 (and keeps that balance at other batch sizes).
-L_rec (optional, "SSLR-SRN (r + init)") is the reconstruction loss of both images
-(``TrainConfig.loss``, per image, averaged over the 2B images).
+C_b = the matching cost of pair b: the summed squared attribute distances of the elements the Hungarian
+matching pairs (the matching itself minimises the pair cost ``match_cost``: "sq" the squared distance,
+"smooth_l1" the reference code's smooth-L1). L_rec (only for "SSLR-SRN (r + init)") = the pixel-mean squared
+error of image A's reconstruction, mean over B x 3 x H x W of (F_reconstruct(S_1) - X_1)^2; the reference
+decodes image A only and adds this mean to its loss with weight 1. ``recon_images = k`` > 0 decodes only the
+first k images A of each batch (the same expected term, from fewer images: the decoder dominates a CPU step).
+
+The reference's loss is ``sum_b (Y_hat_b - Y_b)^2 + 10 * mean_b C_b [+ L_rec]``. At B = 32 the defaults
+(match_weight = 10 / 32, recon_weight = 1) give exactly that number; at other batch sizes the distance and
+matching terms keep the reference's balance (both are batch means here) and the reconstruction term its
+weight relative to them at B = 32. The overall scale matters for weight decay (1e-4 for r + init): on this
+scale it acts on the loss as in the reference. RMSprop divides out the scale otherwise.
 
 Validation (and so the choice of ``best.pt``) uses the distance error alone, mean_b (Y_hat_b - Y_b)^2:
 the quantity Table 3 reports, comparable between models with and without the extra terms.
@@ -31,10 +37,9 @@ from torch import nn
 
 from sslr_cli.config import REFERENCE_BATCH, MatchSettings, RunConfig, parse_key_values
 from sslr_cli.data.loader import to_float_images
-from sslr_cli.engine.reconstruct_task import reconstruction_loss
 from sslr_cli.errors import SSLRError
 
-__all__ = ["MatchSettings", "MatchingTask", "configure_matching", "parse_extra", "REFERENCE_BATCH"]
+__all__ = ["MatchSettings", "MatchingTask", "configure_matching", "parse_extra", "recon_error", "REFERENCE_BATCH"]
 
 PAPER_RECON_WEIGHT_DECAY = 1e-4  # App. C.2: added for SSLR-SRN with the reconstruction loss
 
@@ -80,7 +85,8 @@ class MatchingTask:
         s = MatchSettings.from_extra(cfg.extra)
         if cfg.model.generator == "cnn" and s.recon_weight > 0:
             raise SSLRError("recon_weight: the naive CNN (--generator cnn) has no set to reconstruct from")
-        return build_matcher(cfg.model, s.loc_dim, s.att_dim, reconstruct=s.recon_weight > 0)
+        return build_matcher(cfg.model, s.loc_dim, s.att_dim, reconstruct=s.recon_weight > 0, cost=s.match_cost,
+                             recon_images=s.recon_images)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], cfg: RunConfig, inner_steps: int) -> torch.Tensor:
         s = MatchSettings.from_extra(cfg.extra)
@@ -89,7 +95,13 @@ class MatchingTask:
         dist = (out.prediction.float() - batch["target"].float()).pow(2).mean()
         if not model.training:  # validation: the distance error alone picks best.pt
             return dist
-        loss = dist + s.match_weight * out.match_cost.float().mean()
+        loss = REFERENCE_BATCH * (dist + s.match_weight * out.match_cost.float().mean())
         if s.recon_weight > 0 and out.reconstruction is not None:
-            loss = loss + s.recon_weight * reconstruction_loss(out.reconstruction.image, torch.cat([x1, x2]), cfg.train.loss)
+            rec = out.reconstruction.image
+            loss = loss + s.recon_weight * recon_error(rec, x1[: rec.shape[0]])
         return loss
+
+
+def recon_error(reconstruction: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """L_rec: the pixel-mean squared error, mean over every value of the (B, 3, H, W) batch (the reference's)."""
+    return (reconstruction.float() - images.float()).pow(2).mean()

@@ -7,9 +7,11 @@ Models, built from the reconstruction blocks:
 - ``SetMatcher`` (SSLR-MLP / SSLR-SRN): S_1 = G(X_1), S_2 = G(X_2) with the reconstruction set
   generator, then ``MatchHead`` (F_match): per element, linear maps to a location embedding l_i and
   an attribute embedding a_i; a Hungarian matching pi between the two sets on the attribute
-  embeddings; Y_hat = sum_i ||l^1_i - l^2_pi(i)||^2. The matching cost sum_i ||a^1_i - a^2_pi(i)||^2
-  is returned too (it is part of the training loss). Optionally the shared element decoder
-  (F_reconstruct) reconstructs both images, for "SSLR-SRN (r + init)".
+  embeddings (pair cost: squared distance, or the reference code's smooth-L1 averaged over dimensions);
+  Y_hat = sum_i ||l^1_i - l^2_pi(i)||^2. The matching cost sum_i ||a^1_i - a^2_pi(i)||^2 is returned
+  too (it is part of the training loss, squared in either case, as in the reference). Optionally the
+  shared element decoder (F_reconstruct) reconstructs image A (X_1) from S_1, for "SSLR-SRN (r + init)";
+  the reference decodes image A only.
 
 Submodule names match ``SetAutoencoder`` (``encoder``, ``decoder``; the CNN's ``encoder.trunk`` and
 ``encoder.embed``), so ``--init`` copies a reconstruction checkpoint's weights by name. No I/O here.
@@ -54,29 +56,43 @@ def pairwise_sq_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x.unsqueeze(2) - y.unsqueeze(1)).pow(2).sum(-1)
 
 
+def pairwise_smooth_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B, n, d), (B, m, d) -> (B, n, m) smooth-L1 (beta 1) distances averaged over the d dimensions: the
+    reference code's Hungarian cost."""
+    diff = (x.unsqueeze(2) - y.unsqueeze(1)).abs()
+    return torch.where(diff < 1, 0.5 * diff.pow(2), diff - 0.5).mean(-1)
+
+
+PAIR_COSTS = {"sq": pairwise_sq_dist, "smooth_l1": pairwise_smooth_l1}
+
+
 @dataclass
 class MatchOutput:
     prediction: torch.Tensor  # Y_hat (B,): predicted sum of squared displacements (target scale)
     match_cost: torch.Tensor  # (B,): sum of squared attribute distances over the matched pairs; 0 for the CNN
     assignment: torch.Tensor | None  # (B, |S|): element of S_2 matched to each element of S_1
     sets: tuple[torch.Tensor, torch.Tensor] | None  # (S_1, S_2), each (B, |S|, D)
-    reconstruction: Reconstruction | None  # of the 2B images [X_1; X_2] when the decoder is on
+    reconstruction: Reconstruction | None  # of the images X_1 (the first recon_images of them) when the decoder is on
 
 
 class MatchHead(nn.Module):
     """F_match: shared linear maps D -> loc_dim (location) and D -> att_dim (attribute) per element,
-    Hungarian matching on the attributes (cost = squared distance), prediction = summed squared
-    distance of the matched locations. Invariant to permuting either set (up to ties in the matching)."""
+    Hungarian matching on the attributes (``cost``: "sq" = squared distance, "smooth_l1" = the reference's
+    smooth-L1), prediction = summed squared distance of the matched locations. Invariant to permuting either
+    set (up to ties in the matching)."""
 
-    def __init__(self, element_dim: int, loc_dim: int = 5, att_dim: int = 5) -> None:
+    def __init__(self, element_dim: int, loc_dim: int = 5, att_dim: int = 5, cost: str = "sq") -> None:
         super().__init__()
+        if cost not in PAIR_COSTS:
+            raise ValueError(f"cost {cost!r}: choose one of {', '.join(PAIR_COSTS)}")
+        self.pair_cost = PAIR_COSTS[cost]
         self.loc = nn.Linear(element_dim, loc_dim)
         self.att = nn.Linear(element_dim, att_dim)
 
     def forward(self, s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """S_1 (B, n, D), S_2 (B, n, D) -> (prediction (B,), match cost (B,), assignment (B, n))."""
         a1, a2 = self.att(s1), self.att(s2)
-        pi = hungarian(pairwise_sq_dist(a1, a2))
+        pi = hungarian(self.pair_cost(a1, a2))
         index = pi.unsqueeze(-1)
         a2m = a2.gather(1, index.expand(-1, -1, a2.shape[-1]))
         l1, l2 = self.loc(s1), self.loc(s2)
@@ -90,12 +106,14 @@ class SetMatcher(nn.Module):
     """SSLR-MLP / SSLR-SRN (any generator of the registry) for matching: one set generator G shared by both images,
     run on the concatenated batch [X_1; X_2] as the reference does (batch norm sees both), then F_match."""
 
-    def __init__(self, cfg: ModelConfig, loc_dim: int = 5, att_dim: int = 5, reconstruct: bool = False) -> None:
+    def __init__(self, cfg: ModelConfig, loc_dim: int = 5, att_dim: int = 5, reconstruct: bool = False,
+                 cost: str = "sq", recon_images: int = 0) -> None:
         super().__init__()
         cfg.validate()
         self.cfg = cfg
+        self.recon_images = recon_images  # decode only the first k images A of a batch (0 = all: the reference)
         self.encoder = build_generator(cfg)  # G (the attribute name is the checkpoints')
-        self.head = MatchHead(cfg.element_dim, loc_dim, att_dim)
+        self.head = MatchHead(cfg.element_dim, loc_dim, att_dim, cost)
         self.decoder = ElementDecoder(cfg.element_dim, cfg.decoder_width, cfg.image_size) if reconstruct else None
 
     def decode(self, s: torch.Tensor) -> Reconstruction:
@@ -108,7 +126,7 @@ class SetMatcher(nn.Module):
         enc = self.encoder(torch.cat([x1, x2]), inner_steps)
         s1, s2 = enc.set[:b], enc.set[b:]
         prediction, cost, pi = self.head(s1, s2)
-        rec = self.decode(enc.set) if self.decoder is not None else None
+        rec = self.decode(s1[: self.recon_images or b]) if self.decoder is not None else None
         return MatchOutput(prediction, cost, pi, (s1, s2), rec)
 
 
@@ -140,10 +158,12 @@ class NaiveCNNMatcher(nn.Module):
         return MatchOutput(prediction, prediction.new_zeros(b), None, None, None)
 
 
-def build_matcher(cfg: ModelConfig, loc_dim: int = 5, att_dim: int = 5, reconstruct: bool = False) -> nn.Module:
-    """The matching model named by ``cfg.generator``: "cnn" (the task's baseline) or a set generator."""
+def build_matcher(cfg: ModelConfig, loc_dim: int = 5, att_dim: int = 5, reconstruct: bool = False,
+                  cost: str = "sq", recon_images: int = 0) -> nn.Module:
+    """The matching model named by ``cfg.generator``: "cnn" (the task's baseline) or a set generator
+    (``cost``: the Hungarian pair cost; ``recon_images``: images A the decoder reconstructs, 0 = all)."""
     if cfg.generator == "cnn":
         if reconstruct:
             raise ValueError("the naive CNN has no set to reconstruct from")
         return NaiveCNNMatcher(cfg)
-    return SetMatcher(cfg, loc_dim, att_dim, reconstruct)
+    return SetMatcher(cfg, loc_dim, att_dim, reconstruct, cost, recon_images)

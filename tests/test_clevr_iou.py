@@ -237,7 +237,8 @@ def test_relation_encoder_is_all_ordered_pairs_and_permutation_invariant():
     assert enc(s).shape == (2, 5)
 
 
-def test_clevr_presets():
+def test_clevr_presets(tmp_path):
+    from sslr_cli.commands.train import default_preset
 
     paper = get_preset("clevr-paper").validate()
     m, t = paper.model, paper.train
@@ -246,6 +247,12 @@ def test_clevr_presets():
     assert (t.batch_size, t.lr, t.loss, t.target, t.late_epoch) == (32, 3e-4, "bce", "foreground", -1)
     small = get_preset("clevr-small").validate()
     assert small.model.image_size == 128 and small.model.agg == "relation" and small.train.target == "foreground"
+    tiny = get_preset("clevr-tiny").validate()
+    assert (tiny.model.image_size, tiny.model.agg, tiny.model.set_size, tiny.train.target, tiny.train.loss) == (
+        64, "relation", 16, "foreground", "bce")
+    data = tmp_path / "c64.h5"
+    write_scenes(data, generate_clevr(1, ClevrSpec(size=64, min_objects=3, max_objects=3), seed=0))
+    assert default_preset(data, "reconstruct") == "clevr-tiny"
 
 
 @pytest.fixture(scope="module")

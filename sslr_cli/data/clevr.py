@@ -38,9 +38,9 @@ paper's kind: its reference code takes boxes from the scene file, which knows no
 Apparent size: the camera, lens and object sizes are CLEVR's, so objects cover the same fraction of
 the frame at any image side. Checked against the box heuristic the authors use for CLEVR's scene
 files (``clevr_import.heuristic_box``, in 480x320 pixels), applied to the rendered scenes' own
-objects: the median width and height of spheres and cubes agree within 5-8% at 64 and 128 pixels
-(cylinders' heights: the heuristic is 20% taller; it pads cylinders); a small object is about 5 x 7
-pixels at 64x64.
+objects (``benchmarks/bench_clevr.py --apparent-size``): the median widths and heights of spheres and
+cubes are 91-101% of the heuristic's at 64 and 128 pixels, cylinders' widths 87-90% and heights
+77-80% (the heuristic pads a cylinder's top); a small object is about 5 x 7 pixels at 64x64.
 """
 
 from __future__ import annotations

@@ -19,11 +19,13 @@ from sslr_cli.data.clevr import ClevrSpec, generate_clevr
 from sslr_cli.data.loader import to_float_images
 from sslr_cli.data.store import write_scenes
 from sslr_cli.engine.tasks import get_task, reconstruction_loss
+from sslr_cli.data.store import open_scenes
 from sslr_cli.engine.checkpoint import load_model
 from sslr_cli.engine.train import train
+from sslr_cli.errors import SSLRError
 from sslr_cli.experiments.iou import (
-    component_boxes, element_box_masks, fill_boxes, gt_box_masks, on_pixels, overall_iou, per_object_iou_paper,
-    per_object_iou_reference, score_images, segmentation, summarize,
+    component_boxes, element_box_masks, fill_boxes, gt_box_masks, iou_arrays, on_pixels, overall_iou_channels,
+    overall_iou_pixels, per_object_iou_authors, per_object_iou_elements, score_images, segmentation, summarize,
 )
 from sslr_cli.models.relation_encoder import RelationAggregator
 
@@ -48,14 +50,49 @@ def test_on_pixels_any_channel_at_threshold():
     np.testing.assert_array_equal(on_pixels(x), [[True, False, True, False]])
 
 
-def test_overall_iou_known_values():
+def test_overall_iou_pixels_known_values():
     pred = np.zeros((3, 4, 4), bool)
     target = np.zeros((3, 4, 4), bool)
     pred[0, :2, :2] = True
     target[0, :2, :] = True  # 4 of 8 pixels
     pred[1, 0, 0] = True  # disjoint
     target[1, 3, 3] = True
-    np.testing.assert_allclose(overall_iou(pred, target), [0.5, 0.0, 1.0])  # image 2: both empty
+    np.testing.assert_allclose(overall_iou_pixels(pred, target), [0.5, 0.0, 1.0])  # image 2: both empty
+
+
+def _two_pixel_images():
+    """Two 1x2 images where counting channels and counting pixels disagree.
+
+    Image 0: the target's pixel 0 is pure red; the reconstruction has red and green on at pixel 0
+    and blue on at pixel 1. Image 1: the reconstruction draws pixel 0 green where the target is red.
+    """
+    image = np.zeros((2, 3, 1, 2), np.float32)
+    image[0, :, 0, 0] = (0.8, 0.5, 0.0)
+    image[0, :, 0, 1] = (0.0, 0.0, 0.3)
+    image[1, :, 0, 0] = (0.0, 0.9, 0.0)
+    foreground = np.zeros((2, 1, 2, 3), np.uint8)
+    foreground[:, 0, 0] = (200, 0, 0)
+    return image, foreground
+
+
+def test_overall_iou_code_counts_channels_text_counts_pixels():
+    image, foreground = _two_pixel_images()
+    fg = foreground > 0
+    # channels (the code): image 0 has on-channels {R0, G0, B1} against {R0}: (1 + e) / (3 + e);
+    # image 1 {G0} against {R0}: e / (2 + e) ~ 0
+    channels = overall_iou_channels(image >= 0.01, fg.transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(channels, [(1 + 1e-6) / (3 + 1e-6), 1e-6 / (2 + 1e-6)], rtol=1e-12)
+    # pixels (the text): image 0 has on-pixels {0, 1} against {0}: 1/2; image 1 {0} against {0}: 1
+    np.testing.assert_allclose(overall_iou_pixels(on_pixels(image), fg.any(-1)), [0.5, 1.0])
+    elements = image[:, None]  # one element drawing everything
+    masks = np.zeros((2, 1, 2), np.uint8)
+    boxes = np.full((2, 1, 4), np.nan, np.float32)
+    s = score_images(image, elements, foreground, boxes, masks)
+    np.testing.assert_allclose(s.overall_channels, channels)
+    np.testing.assert_allclose(s.overall_pixels, [0.5, 1.0])
+    r = summarize([s])
+    assert r.overall() == r.overall_iou_channels == pytest.approx((channels[0] + channels[1]) / 2)
+    assert r.overall("pixels") == r.overall_iou_pixels == 0.75
 
 
 # ---------------------------------------------------------------- boxes and per-object IoU
@@ -84,23 +121,72 @@ def _elements():
     return on
 
 
-def test_per_object_paper_mode_known_value():
+def _smooth(inter, union):
+    return (inter + 1e-6) / (union + 1e-6)
+
+
+def test_per_object_elements_mode_known_value():
     pred, _ = element_box_masks(_elements())
     gt = np.stack([box(A), box(B)])
     # element 0: IoU 1 with A; element 1: its box mask is A | B, IoU 16/32 with either; element 2 ignored
-    assert per_object_iou_paper(pred, _elements().any((1, 2)), gt) == pytest.approx(0.75)
-    assert per_object_iou_paper(pred, np.zeros(3, bool), gt) == 0.0  # no prediction at all
-    assert math.isnan(per_object_iou_paper(pred, _elements().any((1, 2)), gt[:0]))  # no ground truth: skipped
+    assert per_object_iou_elements(pred, _elements().any((1, 2)), gt) == pytest.approx(0.75)
+    assert per_object_iou_elements(pred, np.zeros(3, bool), gt) == 0.0  # no prediction at all
+    assert math.isnan(per_object_iou_elements(pred, _elements().any((1, 2)), gt[:0]))  # no ground truth: skipped
 
 
-def test_per_object_reference_mode_known_value():
+def test_per_object_authors_mode_known_value():
     pred, _ = element_box_masks(_elements())
     gt = np.stack([box(A), box(B)])
-    # slots = max(3 elements, 2 objects) = 3: A -> 1, B -> 0.5, the empty slot -> the empty element = 1
-    assert per_object_iou_reference(pred, gt) == pytest.approx((1 + 0.5 + 1) / 3, abs=1e-6)
-    # without an empty element the padded slot scores ~0
+    # slots = max(3 elements, 2 objects) = 3: A -> element 0 (1), B -> element 1 (16/32), the empty
+    # slot -> the empty element 2 (e / e = 1): (1 + 0.5 + 1) / 3, against 0.75 for the elements mode
+    assert per_object_iou_authors(pred, gt) == pytest.approx((1 + _smooth(16, 32) + 1) / 3, rel=1e-12)
+    # without an empty element the padded slot's best is e / (4 + e) (the 2x2 box) ~ 0
     full = np.stack([box(A), box(B), box((0, 8, 2, 10))])
-    assert per_object_iou_reference(full, gt) == pytest.approx(2 / 3, abs=1e-6)
+    assert per_object_iou_authors(full, gt) == pytest.approx((1 + 1 + _smooth(0, 4)) / 3, rel=1e-12)
+    assert math.isnan(per_object_iou_authors(pred, gt[:0]))
+
+
+def test_modes_differ_on_a_merged_object():
+    # The MLP failure: one element draws two touching objects as one blob (one component, one box
+    # covering both); the other two elements are empty.
+    left, right = (0, 0, 4, 4), (4, 0, 8, 4)
+    on = np.zeros((3, H, W), bool)
+    on[0] = box(left) | box(right)
+    pred, counts = element_box_masks(on)
+    assert counts.tolist() == [1, 0, 0] and pred[0].sum() == 32
+    gt = np.stack([box(left), box(right)])
+    # elements: the one prediction's best IoU is 16/32
+    assert per_object_iou_elements(pred, on.any((1, 2)), gt) == pytest.approx(0.5)
+    # authors: both objects' slots 16/32 (smoothed), the padded slot meets an empty element: 1
+    assert per_object_iou_authors(pred, gt) == pytest.approx((2 * _smooth(16, 32) + 1) / 3, rel=1e-12)
+
+
+def test_modes_differ_on_a_missed_object():
+    # Three objects; the three elements draw A, B and A again, C is missed: every prediction is
+    # perfect (elements mode 1), but C's slot finds nothing (authors mode ~2/3).
+    C = (0, 10, 4, 14)
+    on = np.stack([box(A), box(B), box(A)])
+    pred, _ = element_box_masks(on)
+    gt = np.stack([box(A), box(B), box(C)])
+    assert per_object_iou_elements(pred, on.any((1, 2)), gt) == 1.0
+    assert per_object_iou_authors(pred, gt) == pytest.approx((1 + 1 + _smooth(0, 32)) / 3, rel=1e-12)
+
+
+def test_score_images_scores_both_modes_and_skips_unknown_boxes():
+    elements = np.zeros((2, 3, 3, H, W), np.float32)
+    elements[:, 0, 0][:, box(A)] = 0.5
+    elements[:, 1, 1][:, box(A) | box(B)] = 0.5
+    image = elements.sum(1)
+    foreground = np.zeros((2, H, W, 3), np.uint8)
+    boxes = np.full((2, 4, 4), np.nan, np.float32)
+    boxes[:, 0], boxes[:, 1] = A, B
+    masks = np.zeros((2, H, W), np.uint8)
+    s = score_images(image, elements, foreground, boxes, masks, has_boxes=[1, 0])
+    np.testing.assert_allclose(s.per_object_authors, [(1 + _smooth(16, 32) + 1) / 3, np.nan], rtol=1e-12)
+    np.testing.assert_allclose(s.per_object_elements, [0.75, np.nan])
+    r = summarize([s])
+    assert r.images_per_object == 1 and r.per_object() == r.per_object_iou_authors
+    assert r.per_object("elements") == 0.75
 
 
 def test_score_images_perfect_and_skipped():
@@ -118,13 +204,14 @@ def test_score_images_perfect_and_skipped():
     boxes[:, 0] = B
     boxes[:, 1] = A
     s = score_images(image, elements, foreground, boxes, masks, has_foreground=[1, 0], has_mask=[1, 0])
-    np.testing.assert_allclose(s.overall, [1.0, np.nan])
-    np.testing.assert_allclose(s.per_object_paper, [1.0, 1.0])
-    np.testing.assert_allclose(s.per_object_reference, [1.0, 1.0])
+    np.testing.assert_allclose(s.overall_channels, [1.0, np.nan])
+    np.testing.assert_allclose(s.overall_pixels, [1.0, np.nan])
+    np.testing.assert_allclose(s.per_object_elements, [1.0, 1.0])
+    np.testing.assert_allclose(s.per_object_authors, [1.0, 1.0])
     np.testing.assert_allclose(s.ari, [1.0, np.nan])
     np.testing.assert_allclose(s.fg_ari, [1.0, np.nan])
     r = summarize([s])
-    assert (r.overall_iou, r.images_overall, r.images_ari, r.mean_nonempty, r.mean_boxes) == (1.0, 1, 1, 2.0, 2.0)
+    assert (r.overall_iou_channels, r.images_overall, r.images_ari, r.mean_nonempty, r.mean_boxes) == (1.0, 1, 1, 2.0, 2.0)
 
 
 def test_segmentation_takes_the_most_responsible_element():
@@ -150,7 +237,8 @@ def test_relation_encoder_is_all_ordered_pairs_and_permutation_invariant():
     assert enc(s).shape == (2, 5)
 
 
-def test_clevr_presets():
+def test_clevr_presets(tmp_path):
+    from sslr_cli.commands.train import default_preset
 
     paper = get_preset("clevr-paper").validate()
     m, t = paper.model, paper.train
@@ -159,6 +247,12 @@ def test_clevr_presets():
     assert (t.batch_size, t.lr, t.loss, t.target, t.late_epoch) == (32, 3e-4, "bce", "foreground", -1)
     small = get_preset("clevr-small").validate()
     assert small.model.image_size == 128 and small.model.agg == "relation" and small.train.target == "foreground"
+    tiny = get_preset("clevr-tiny").validate()
+    assert (tiny.model.image_size, tiny.model.agg, tiny.model.set_size, tiny.train.target, tiny.train.loss) == (
+        64, "relation", 16, "foreground", "bce")
+    data = tmp_path / "c64.h5"
+    write_scenes(data, generate_clevr(1, ClevrSpec(size=64, min_objects=3, max_objects=3), seed=0))
+    assert default_preset(data, "reconstruct") == "clevr-tiny"
 
 
 @pytest.fixture(scope="module")
@@ -217,14 +311,21 @@ def test_iou_cli_json_and_table(clevr_run):
     assert r.exit_code == 0, r.output
     payload = json.loads(r.output)
     assert payload["images"] == 5 and len(payload["checkpoints"]) == 2
+    assert (payload["per_object_mode"], payload["overall_mode"], payload["boxes"]) == ("authors", "channels", "amodal")
     for c in payload["checkpoints"]:
-        for key in ("overall_iou", "per_object_iou_paper", "per_object_iou_reference"):
+        for key in ("overall_iou_channels", "overall_iou_pixels", "per_object_iou_authors", "per_object_iou_elements"):
             assert 0.0 <= c[key] <= 1.0
-        assert c["per_object_iou"] == c["per_object_iou_paper"] and c["images_ari"] == 5
+        assert c["per_object_iou"] == c["per_object_iou_authors"] and c["overall_iou"] == c["overall_iou_channels"]
+        assert c["images_ari"] == 5
     assert payload["paper"]["SSLR-SRN"]["overall_iou"] == 0.9345
-    r = runner.invoke(app, ["iou", str(run), "--data", str(data), "--limit", "2", "--per-object-mode", "reference", "-q"])
+    r = runner.invoke(app, ["iou", str(run), "--data", str(data), "--limit", "2", "--per-object-mode", "elements",
+                            "--overall-mode", "pixels", "--boxes", "visible", "--json"])
     assert r.exit_code == 0, r.output
-    assert "overall IoU" in r.output and "0.9193" in r.output and "reference code" in r.output
+    c = json.loads(r.output)["checkpoints"][0]
+    assert c["per_object_iou"] == c["per_object_iou_elements"] and c["overall_iou"] == c["overall_iou_pixels"]
+    r = runner.invoke(app, ["iou", str(run), "--data", str(data), "--limit", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "overall IoU (authors' code" in r.output and "0.9193" in r.output and "each GT slot" in r.output
 
 
 def test_iou_cli_errors_exit_2(clevr_run, tmp_path):
@@ -237,7 +338,9 @@ def test_iou_cli_errors_exit_2(clevr_run, tmp_path):
         (["iou", str(run), "--data", str(tmp_path / "none.h5")], "no such file"),
         (["iou", str(run), "--data", str(circles)], "is a 'circles' dataset"),
         (["iou", str(run), "--data", str(big)], "the model works on 64px images"),
-        (["iou", str(run), "--data", str(data), "--per-object-mode", "both"], "--per-object-mode 'both'"),
+        (["iou", str(run), "--data", str(data), "--per-object-mode", "paper"], "--per-object-mode 'paper'"),
+        (["iou", str(run), "--data", str(data), "--overall-mode", "any"], "--overall-mode 'any'"),
+        (["iou", str(run), "--data", str(data), "--boxes", "tight"], "--boxes 'tight'"),
         (["iou", str(tmp_path / "nothing.pt"), "--data", str(data)], "no such checkpoint"),
         (["iou", str(run), "--data", str(data), "--limit", "0"], "--limit 0"),
     ]
@@ -245,3 +348,22 @@ def test_iou_cli_errors_exit_2(clevr_run, tmp_path):
         r = runner.invoke(app, args)
         assert r.exit_code == 2, (args, r.output)
         assert fragment in r.output and "Traceback" not in r.output, r.output
+
+
+def test_iou_arrays_pick_the_box_kind(tmp_path):
+    path = tmp_path / "c.h5"
+    scenes = generate_clevr(3, ClevrSpec(size=32, min_objects=3, max_objects=4), seed=0)
+    write_scenes(path, scenes)
+    f = open_scenes(path, "clevr")
+    amodal = iou_arrays(f)
+    visible = iou_arrays(f, "visible", limit=2)
+    np.testing.assert_array_equal(amodal["boxes"], scenes["boxes"])
+    np.testing.assert_array_equal(visible["boxes"], scenes["boxes_visible"][:2])
+    assert amodal["has_boxes"].tolist() == [1, 1, 1] and len(visible["images"]) == 2
+    # a file from before amodal boxes: ``boxes`` held the visible ones; amodal scoring refuses it
+    old = tmp_path / "old.h5"
+    arrays = {k: v for k, v in scenes.arrays.items() if k != "boxes_visible"}
+    write_scenes(old, type(scenes)("clevr", arrays, scenes.fields, params={}, seed=0))
+    with pytest.raises(SSLRError, match="visible pixels only"):
+        iou_arrays(open_scenes(old, "clevr"))
+    np.testing.assert_array_equal(iou_arrays(open_scenes(old, "clevr"), "visible")["boxes"], scenes["boxes"])

@@ -68,15 +68,17 @@ def test_ground_and_prefiltered_object_agree_with_exact_tests():
 def test_counts_objects_and_shapes(scenes):
     a = scenes.arrays
     assert a["images"].shape == (6, 64, 64, 3) and a["foreground"].shape == (6, 64, 64, 3)
-    assert a["objects"].shape == (6, 6, len(CLEVR_FIELDS)) and a["boxes"].shape == (6, 6, 4)
+    assert a["objects"].shape == (6, 6, len(CLEVR_FIELDS)) and a["boxes"].shape == a["boxes_visible"].shape == (6, 6, 4)
     assert ((a["counts"] >= 3) & (a["counts"] <= 6)).all()
     for i, k in enumerate(a["counts"]):
         assert not np.isnan(a["objects"][i, :k]).any() and np.isnan(a["objects"][i, k:]).all()
-        assert np.isnan(a["boxes"][i, k:]).all()
+        assert np.isnan(a["boxes"][i, k:]).all() and np.isnan(a["boxes_visible"][i, k:]).all()
         assert a["masks"][i].max() <= k
         rows = a["objects"][i, :k]
         radius = np.array([SIZES["small"], SIZES["large"]])[rows[:, 3].astype(int)]
-        np.testing.assert_allclose(rows[:, 6], radius, rtol=1e-6)  # every object rests on the ground
+        # every object rests on the ground: centre height r, a cube's its half-side r / sqrt(2)
+        height = np.where(rows[:, 0] == 0, radius / math.sqrt(2), radius)
+        np.testing.assert_allclose(rows[:, 6], height, rtol=1e-6)
         assert (np.abs(rows[:, 4:6]) <= 3).all()
 
 
@@ -86,7 +88,9 @@ def test_masks_match_boxes_and_foreground(scenes):
         for j in range(k):
             ys, xs = np.nonzero(a["masks"][i] == j + 1)
             assert len(xs) >= ClevrSpec(size=64).min_visible  # every object is visible
-            np.testing.assert_array_equal(a["boxes"][i, j], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            np.testing.assert_array_equal(a["boxes_visible"][i, j], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            amodal, visible = a["boxes"][i, j], a["boxes_visible"][i, j]  # the whole object holds its visible part
+            assert (amodal[:2] <= visible[:2]).all() and (amodal[2:] >= visible[2:]).all()
         fg = a["masks"][i] > 0
         np.testing.assert_array_equal(a["foreground"][i][fg], a["images"][i][fg])
         assert (a["foreground"][i][~fg] == 0).all() and (a["foreground"][i][fg].max(-1) > 0).all()
@@ -116,6 +120,35 @@ def test_nearer_object_wins_whatever_the_list_order():
         mask = render_scene(order, 64).mask
         assert (mask[overlap] == id_b).all()
         assert ((mask == id_b) == alone_b).all()  # the nearer object is never covered
+
+
+def test_amodal_boxes_cover_occluded_and_hidden_objects():
+    # A small sphere at the origin behind a large cube on the line to the camera: 1 unit in front it
+    # hides the sphere entirely, 2 units in front partly. The amodal box is the sphere's box when
+    # rendered alone, either way; the visible box shrinks, and is NaN when nothing shows.
+    toward = np.array(CAMERA.position[:2]) / np.linalg.norm(CAMERA.position[:2])
+    sphere = SceneObject(shape=1, color=2, material=0, size=0, x=0.0, y=0.0, rotation=0.0)
+    alone = render_scene([sphere], 64)
+    np.testing.assert_array_equal(alone.boxes, alone.boxes_visible)  # nothing in front: the same box
+    for distance, hidden in ((1.0, True), (2.0, False)):
+        cube = SceneObject(shape=0, color=1, material=0, size=1, x=float(distance * toward[0]),
+                           y=float(distance * toward[1]), rotation=45.0)
+        out = render_scene([sphere, cube], 64)
+        np.testing.assert_array_equal(out.boxes[0], alone.boxes[0])
+        np.testing.assert_array_equal(out.boxes[1], render_scene([cube], 64).boxes[0])
+        assert ((out.mask == 1).sum() == 0) == hidden
+        if hidden:
+            assert np.isnan(out.boxes_visible[0]).all()
+        else:
+            assert out.boxes_visible[0][3] < out.boxes[0][3]  # the cube covers the sphere's lower part
+
+
+def test_a_cube_rests_on_the_ground():
+    cube = SceneObject(shape=0, color=0, material=0, size=1, x=0.0, y=0.0, rotation=0.0)
+    half = SIZES["large"] / math.sqrt(2)
+    assert cube.center[2] == pytest.approx(half)  # its bottom face at z = 0, as CLEVR places it
+    down = np.array([[0.0, 0.0, -1.0]])
+    assert intersect_object(cube, np.array([0.0, 0.0, 5.0]), down)[0] == pytest.approx(5.0 - 2 * half)
 
 
 def test_shadows_darken_the_ground():
@@ -201,28 +234,57 @@ def test_instance_ids_follow_the_scene_order():
     assert (ids[6:9, 6:9] == 1).all() and (ids[0:3, 0:3] == 2).all() and ids.sum() == 9 * 1 + 9 * 2
 
 
+def _heuristic_boxes(size):
+    objs = (_obj("cube", 33.0, 10.0), _obj("sphere", 9.0, 14.0, (1.0, 2.0, 0.35)))
+    expected = np.array([heuristic_box(o, (1.0, 0.0)) for o in objs])
+    return np.clip(expected * [size / 48, size / 32, size / 48, size / 32], 0, size)
+
+
 def test_import_tiny_clevr_folder(clevr_folder):
-    s = import_clevr(clevr_folder, "val", size=16)
+    s = import_clevr(clevr_folder, "val", size=16, allow_no_foreground=True)
     a = s.arrays
     assert len(s) == 3 and a["images"].shape == (3, 16, 16, 3)
     np.testing.assert_array_equal(a["counts"], [2, 2, 2])
     np.testing.assert_array_equal(a["has_mask"], [1, 0, 0])
     np.testing.assert_array_equal(a["has_foreground"], [1, 0, 1])
-    # image 0: 48x32 -> 16x16 scales x by 1/3 and y by 1/2; object 1 (scene order) is the right one
-    np.testing.assert_array_equal(a["boxes"][0], [[10, 2, 14, 10], [2, 4, 6, 8]])
+    assert s.params["foreground"] == {"render": 1, "mask": 1, "none": 1}
+    # boxes: the scene file's (amodal, the authors' heuristic) for every image, scaled and clipped
+    for i in range(3):
+        np.testing.assert_allclose(a["boxes"][i], _heuristic_boxes(16), rtol=1e-5)
+    # visible boxes where the mask exists: 48x32 -> 16x16 scales x by 1/3 and y by 1/2; object 1
+    # (scene order) is the right one
+    np.testing.assert_array_equal(a["boxes_visible"][0], [[10, 2, 14, 10], [2, 4, 6, 8]])
+    assert np.isnan(a["boxes_visible"][1:]).all()
     assert (a["masks"][0][2:10, 10:14] == 1).all() and (a["masks"][0][4:8, 2:6] == 2).all()
     assert ((a["masks"][0] > 0).sum()) == 4 * 8 + 4 * 4
-    # images 1, 2: no mask -> the scene-file heuristic, scaled and clipped; masks stay empty
-    expected = np.array([heuristic_box(o, (1.0, 0.0)) for o in (_obj("cube", 33.0, 10.0), _obj("sphere", 9.0, 14.0, (1.0, 2.0, 0.35)))])
-    expected = np.clip(expected * [16 / 48, 16 / 32, 16 / 48, 16 / 32], 0, 16)
-    np.testing.assert_allclose(a["boxes"][1], expected, rtol=1e-5)
     assert a["masks"][1].max() == 0
-    np.testing.assert_array_equal(a["foreground"][1], a["images"][1])  # no target: the whole image
+    assert a["foreground"][1].max() == 0  # no target: black, never the whole image
     assert a["foreground"][2].max() == 255 and a["foreground"][2][0, 0].max() == 0
-    assert (a["foreground"][0][a["masks"][0] == 0] == 0).all()
+    assert (a["foreground"][0][a["masks"][0] == 0] == 0).all() and a["foreground"][0].max() > 0
     np.testing.assert_allclose(a["objects"][0, 0, CLEVR_FIELDS.index("px")], 33.0 / 3)
     assert a["objects"][0, 1, CLEVR_FIELDS.index("shape")] == 1  # sphere
-    assert len(import_clevr(clevr_folder, "val", size=16, limit=2)) == 2
+    assert len(import_clevr(clevr_folder, "val", size=16, limit=1)) == 1  # image 0 has a mask: a target
+
+
+def test_import_requires_a_training_target(clevr_folder, tmp_path):
+    # image 1 has neither a _foreground.png nor a _mask.png: one line names both
+    with pytest.raises(SSLRError, match=r"CLEVR_val_000001.png has no CLEVR_val_000001_foreground.png and no "
+                                        r"CLEVR_val_000001_mask.png, so it has no training target"):
+        import_clevr(clevr_folder, "val", size=16)
+    (clevr_folder / "images" / "val" / "CLEVR_val_000002_foreground.png").unlink()
+    with pytest.raises(SSLRError, match=r"\(and 1 more of 3 images\)"):
+        import_clevr(clevr_folder, "val", size=16)
+    # a file imported without targets cannot train: sslr train stops with one line
+    from sslr_cli.config import get_preset
+    from sslr_cli.data.store import write_scenes
+    from sslr_cli.engine.tasks import get_task
+    from sslr_cli.engine.train import load_training_data
+
+    path = tmp_path / "no-target.h5"
+    write_scenes(path, import_clevr(clevr_folder, "val", size=64, allow_no_foreground=True))
+
+    with pytest.raises(SSLRError, match="2 of 3 images have no foreground"):
+        load_training_data(get_task("reconstruct"), get_preset("clevr-tiny"), path, None)
 
 
 def test_import_errors(clevr_folder, tmp_path):
@@ -252,6 +314,9 @@ def test_cli_renders_and_imports(tmp_path, clevr_folder):
     imported = tmp_path / "i.h5"
     r = runner.invoke(app, ["gen-data", "clevr", str(imported), "--from", str(clevr_folder), "--split", "val",
                             "--limit", "2", "--size", "16", "-q"])
+    assert r.exit_code == 2 and "--no-foreground" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["gen-data", "clevr", str(imported), "--from", str(clevr_folder), "--split", "val",
+                            "--limit", "2", "--size", "16", "--no-foreground", "-q"])
     assert r.exit_code == 0, r.output
     assert open_scenes(imported, "clevr").n == 2
 
@@ -259,6 +324,7 @@ def test_cli_renders_and_imports(tmp_path, clevr_folder):
 @pytest.mark.parametrize("args, fragment", [
     (["--from", "DIR", "--n", "5"], "--n: not used with --from"),
     (["--limit", "5"], "--limit: only with --from"),
+    (["--no-foreground"], "--no-foreground: only with --from"),
     (["--min-objects", "0"], "--min-objects/--max-objects"),
     (["--from", "DIR", "--split", "dev"], "--split 'dev'"),
 ])

@@ -28,8 +28,11 @@ def clevr_summary(scenes: SceneArrays, path: Path, seconds: float) -> dict:
     for key, names in (("shape", SHAPES), ("color", COLOR_NAMES), ("material", MATERIALS), ("size", SIZE_NAMES)):
         column = objects[..., scenes.fields.index(key)][valid].astype(int)
         summary[key + "s"] = {name: int((column == j).sum()) for j, name in enumerate(names)}
-    boxes = scenes["boxes"]
-    summary["hidden_objects"] = int((valid & np.isnan(boxes[..., 0])).sum())
+    if "boxes_visible" in scenes.arrays:  # imported files know visibility only where a mask exists
+        seen = scenes["has_mask"].astype(bool)[:, None] if "has_mask" in scenes.arrays else True
+        summary["hidden_objects"] = int((valid & seen & np.isnan(scenes["boxes_visible"][..., 0])).sum())
+    else:
+        summary["hidden_objects"] = int((valid & np.isnan(scenes["boxes"][..., 0])).sum())
     summary["foreground_fraction"] = round(float((scenes["masks"] > 0).mean()), 4)
     for flag in ("has_mask", "has_foreground"):
         if flag in scenes.arrays:
@@ -69,6 +72,7 @@ def clevr(
     source: Optional[Path] = typer.Option(None, "--from", help="Import a CLEVR_v1.0-layout folder instead of rendering.", file_okay=False),
     split: str = typer.Option("train", "--split", help="With --from: train, val or test."),
     limit: Optional[int] = typer.Option(None, "--limit", help="With --from: import only the first N scenes (by image index)."),
+    no_foreground: bool = typer.Option(False, "--no-foreground", help="With --from: import images that have neither a _foreground.png nor a _mask.png (no training target: the file scores per-object IoU only)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -83,8 +87,10 @@ def clevr(
         total = limit
 
         def make(advance):
-            return import_clevr(source, split, size, limit, advance)
+            return import_clevr(source, split, size, limit, advance, allow_no_foreground=no_foreground)
     else:
+        if no_foreground:
+            raise SSLRError("--no-foreground: only with --from (rendered scenes always have their foreground)")
         if limit is not None:
             raise SSLRError("--limit: only with --from (use --n for rendered scenes)")
         spec = ClevrSpec(size=size, min_objects=3 if min_objects is None else min_objects,

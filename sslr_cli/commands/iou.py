@@ -20,7 +20,9 @@ def _num(v: float | None) -> str:
 def iou_command(
     checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used)."),
     data: Path = typer.Option(..., "--data", "-d", help="A clevr dataset (gen-data clevr, rendered or imported).", dir_okay=False),
-    per_object_mode: str = typer.Option("paper", "--per-object-mode", help="paper: each non-empty element -> its closest GT box (App. B.2); reference: each padded GT slot -> its best element (the reference code)."),
+    per_object_mode: str = typer.Option("authors", "--per-object-mode", help="authors (default, the authors' code behind Table 2): each padded GT slot -> its best element; elements (alternative, App. B.2's text): each non-empty element -> its closest GT box."),
+    overall_mode: str = typer.Option("channels", "--overall-mode", help="channels (default, the authors' code): threshold each channel, count over (C, H, W); pixels (alternative, App. B.2's text): a pixel is on when any channel is."),
+    boxes: str = typer.Option("amodal", "--boxes", help="Ground-truth boxes: amodal (default, the paper's: whole objects, occluded parts too) or visible (visible pixels only)."),
     threshold: float = typer.Option(0.01, "--threshold", help="A pixel is on when any channel is >= this (the paper: 0.01)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
@@ -34,14 +36,19 @@ def iou_command(
 
 
 @user_errors
-def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, device, quiet, as_json, inner_steps=None) -> None:
+def _iou(checkpoints, data, per_object_mode, overall_mode, boxes, threshold, limit, batch_size, device, quiet,
+         as_json, inner_steps=None) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
     from sslr_cli.experiments.inputs import load_clevr_eval
-    from sslr_cli.experiments.iou import MODES, PAPER_TABLE2, measure_iou
+    from sslr_cli.experiments.iou import BOX_KINDS, OVERALL_MODES, PAPER_TABLE2, PER_OBJECT_MODES, measure_iou
 
-    if per_object_mode not in MODES:
-        raise SSLRError(f"--per-object-mode {per_object_mode!r}: choose one of {', '.join(MODES)}")
+    if per_object_mode not in PER_OBJECT_MODES:
+        raise SSLRError(f"--per-object-mode {per_object_mode!r}: choose one of {', '.join(PER_OBJECT_MODES)}")
+    if overall_mode not in OVERALL_MODES:
+        raise SSLRError(f"--overall-mode {overall_mode!r}: choose one of {', '.join(OVERALL_MODES)}")
+    if boxes not in BOX_KINDS:
+        raise SSLRError(f"--boxes {boxes!r}: choose one of {', '.join(BOX_KINDS)}")
     if not 0.0 < threshold < 1.0:
         raise SSLRError(f"--threshold {threshold}: must be in (0, 1)")
     if limit is not None and limit < 1:
@@ -50,7 +57,7 @@ def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, devic
         raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
     dev = resolve_device(device)
     loaded = load_models(list(checkpoints), dev, inner_steps)  # checks the task; labels "SRN <run>"
-    arrays = load_clevr_eval(data, loaded, limit)
+    arrays = load_clevr_eval(data, loaded, limit, boxes)
     models = [(m.label, m.path, m.model, m.config) for m in loaded]
     n = len(arrays["images"])
 
@@ -63,16 +70,20 @@ def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, devic
 
     payload = {
         "data": str(data), "images": n, "threshold": threshold, "per_object_mode": per_object_mode,
+        "overall_mode": overall_mode, "boxes": boxes,
         "checkpoints": [{"label": label, "checkpoint": str(path), "generator": cfg.model.generator, "preset": cfg.preset,
-                         "inner_steps": m.inner_steps, "per_object_iou": r.per_object(per_object_mode), **r.to_dict()}
+                         "inner_steps": m.inner_steps, "overall_iou": r.overall(overall_mode),
+                         "per_object_iou": r.per_object(per_object_mode), **r.to_dict()}
                         for (label, path, _, cfg), m, r in zip(models, loaded, results)],
         "paper": PAPER_TABLE2,
     }
     if as_json:
         print_json(payload)
         return
-    mode_text = "each element -> closest GT box" if per_object_mode == "paper" else "reference code: each GT slot -> best element"
-    table = Table(title=f"Table 2: IoU on CLEVR ({data}, {n} images, threshold {threshold:g})",
+    overall_text = {"channels": "authors' code: per channel", "pixels": "alternative: per pixel"}[overall_mode]
+    mode_text = {"authors": "authors' code: each GT slot -> best element",
+                 "elements": "alternative: each element -> closest GT box"}[per_object_mode]
+    table = Table(title=f"Table 2: IoU on CLEVR ({data}, {n} images, threshold {threshold:g}, {boxes} boxes)",
                   caption=inner_steps_note(loaded) or None)
     table.add_column("Model Description")
     for label, *_ in models:
@@ -80,7 +91,8 @@ def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, devic
     for name in PAPER_TABLE2:
         table.add_column(f"paper {name}", justify="right", style="dim")
     paper = list(PAPER_TABLE2.values())
-    table.add_row("overall IoU", *[_num(r.overall_iou) for r in results], *[_num(p["overall_iou"]) for p in paper])
+    table.add_row(f"overall IoU ({overall_text})", *[_num(r.overall(overall_mode)) for r in results],
+                  *[_num(p["overall_iou"]) for p in paper])
     table.add_row(f"per-object IoU ({mode_text})", *[_num(r.per_object(per_object_mode)) for r in results],
                   *[_num(p["per_object_iou"]) for p in paper])
     table.add_row("ARI (responsibility segmentation)", *[_num(r.ari) for r in results], "—", "—")
@@ -88,6 +100,7 @@ def _iou(checkpoints, data, per_object_mode, threshold, limit, batch_size, devic
     table.add_row("non-empty elements (mean)", *[f"{r.mean_nonempty:.2f}" for r in results], "—", "—")
     table.add_row("predicted boxes (mean)", *[f"{r.mean_boxes:.2f}" for r in results], "—", "—")
     out.print(table)
-    skipped = [(k, v) for k, v in (("overall IoU", results[0].images_overall), ("ARI", results[0].images_ari)) if v < n]
+    skipped = [(k, v) for k, v in (("overall IoU", results[0].images_overall), ("per-object IoU", results[0].images_per_object),
+                                    ("ARI", results[0].images_ari)) if v < n]
     for what, v in skipped:
         out.print(f"[yellow]{what}: {v} of {n} images have the ground truth it needs (the rest are skipped)[/yellow]")

@@ -22,8 +22,8 @@ def default_preset(data: Path, task: str) -> str:
     from sslr_cli.data.store import open_scenes
 
     f = open_scenes(data)
-    if f.image_size == 128 and task == "reconstruct":
-        return "clevr-small"
+    if (f.image_size == 128 or f.kind == "clevr") and task == "reconstruct":
+        return "clevr-tiny" if f.image_size == 64 else "clevr-small"
     return "tiny"
 
 
@@ -33,7 +33,7 @@ def train_command(
     generator: Optional[str] = typer.Option(None, "--generator", "-g", help=generator_help()),
     gen_opt: Optional[List[str]] = typer.Option(None, "--gen-opt", help="A setting of the generator's own, KEY=VALUE (repeatable); "
                                                  + "; ".join(f"{n}: {', '.join(f.name for f in dataclasses.fields(s.options)) or 'none'}" for n, s in GENERATORS.items()) + "."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help=f"Named settings: {', '.join(PRESETS)} (default: tiny; clevr-small for 128px data; --task match maps X to match-X)."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help=f"Named settings: {', '.join(PRESETS)} (default: tiny; clevr-small for 128px data, clevr-tiny for 64px CLEVR; --task match maps X to match-X)."),
     task: str = typer.Option("reconstruct", "--task", help="reconstruct or match."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation dataset; without it --val-fraction of the training file is held out.", dir_okay=False),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Fraction held out for validation when no --val is given."),

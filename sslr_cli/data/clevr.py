@@ -7,7 +7,8 @@ scenes with the same content from first principles:
 - Scene (CLEVR's ``properties.json`` and ``render_images.py`` defaults): 3 to 10 objects; shapes
   cube / sphere / cylinder; CLEVR's eight colours with its exact RGB values; materials rubber
   (matte) and metal (shiny); sizes small (r = 0.35) and large (r = 0.7); position uniform in
-  [-3, 3]^2 on the ground plane z = 0, resting on it (centre height z = r); rotation uniform in
+  [-3, 3]^2 on the ground plane z = 0, resting on it (centre height z = r, r / sqrt(2) for a cube,
+  as CLEVR's ``3d_coords``); rotation uniform in
   [0, 360) degrees about the vertical axis. A sphere has radius r, a cylinder radius r and height
   2r, a cube half-side r / sqrt(2) (as CLEVR scales its cube), so every footprint lies in a disc of
   radius r. Two placements are rejected when their footprint discs come closer than ``min_gap``
@@ -28,9 +29,18 @@ numpy arrays, pre-filtered by each object's bounding sphere.
 
 Stored per image (see ``generate_clevr``): ``images``, ``foreground`` (the objects' shaded pixels on
 black: the paper's reconstruction target), ``masks`` (nearest object id, 1-based, 0 = ground),
-``objects`` (``CLEVR_FIELDS``, NaN-padded to K_max = max objects), ``counts`` and ``boxes``
-(x0, y0, x1, y1) of each object's visible pixels with exclusive ends (``x1`` = last column + 1,
-so ``masks[y0:y1, x0:x1]`` is the tight crop; NaN for padding and for fully hidden objects).
+``objects`` (``CLEVR_FIELDS``, NaN-padded to K_max = max objects), ``counts``, and two kinds of
+boxes (x0, y0, x1, y1) with exclusive ends (``x1`` = last column + 1), NaN for padding:
+``boxes``, amodal: the pixels the object covers when rendered alone, occluded parts included (the
+paper's kind: its reference code takes boxes from the scene file, which knows nothing of occlusion);
+``boxes_visible``: its visible pixels (``masks[y0:y1, x0:x1]`` is the tight crop; NaN when hidden).
+
+Apparent size: the camera, lens and object sizes are CLEVR's, so objects cover the same fraction of
+the frame at any image side. Checked against the box heuristic the authors use for CLEVR's scene
+files (``clevr_import.heuristic_box``, in 480x320 pixels), applied to the rendered scenes' own
+objects (``benchmarks/bench_clevr.py --apparent-size``): the median widths and heights of spheres and
+cubes are 91-101% of the heuristic's at 64 and 128 pixels, cylinders' widths 87-90% and heights
+77-80% (the heuristic pads a cylinder's top); a small object is about 5 x 7 pixels at 64x64.
 """
 
 from __future__ import annotations
@@ -62,6 +72,10 @@ SIZE_NAMES = tuple(SIZES)
 # One row per object; categorical fields hold the index into the tuples above. px, py: the
 # projected centre in pixels (CLEVR's ``pixel_coords``), rotation in degrees.
 CLEVR_FIELDS = ["shape", "color", "material", "size", "x", "y", "z", "rotation", "px", "py"]
+
+# What ``boxes`` holds, recorded in a dataset's params (files without the entry predate it: their
+# ``boxes`` are the visible pixels' and they have no ``boxes_visible``).
+BOXES_AMODAL = "amodal: the whole object, occluded parts too (the paper's kind); visible-pixel boxes in boxes_visible"
 
 _EXTENT = 3.0  # CLEVR places objects in [-3, 3]^2
 _TRIES_PER_OBJECT = 100
@@ -177,7 +191,9 @@ class SceneObject:
 
     @property
     def center(self) -> np.ndarray:
-        return np.array([self.x, self.y, self.r])
+        # Resting on the ground: CLEVR translates each object up by its scale, which for a cube is
+        # r / sqrt(2) (its half-side), so a cube's centre is lower than a sphere's of the same size.
+        return np.array([self.x, self.y, self.r / math.sqrt(2) if self.shape == 0 else self.r])
 
     @property
     def bound(self) -> float:
@@ -335,7 +351,8 @@ class Rendered:
     image: np.ndarray  # uint8 (S, S, 3)
     foreground: np.ndarray  # uint8 (S, S, 3): object pixels of ``image``, black elsewhere
     mask: np.ndarray  # uint8 (S, S): 0 ground/sky, k = objects[k - 1]
-    boxes: np.ndarray  # float32 (K, 4) x0, y0, x1, y1 (exclusive ends); NaN if hidden
+    boxes: np.ndarray  # float32 (K, 4) x0, y0, x1, y1 (exclusive ends) of the whole object, occluded parts too
+    boxes_visible: np.ndarray  # float32 (K, 4) the same of its visible pixels; NaN if hidden
 
 
 @dataclass(frozen=True)
@@ -429,6 +446,7 @@ def render_scene(objects: list[SceneObject], size: int = 128, camera: Camera = C
     o = np.asarray(camera.position, float)
     t_best = view.t_ground.copy()
     owner = np.where(np.isfinite(t_best), 0, -1)  # -1 sky, 0 ground, k: objects[k - 1]
+    amodal = np.full((len(objects), 4), np.nan, np.float32)
     for k, obj in enumerate(objects):
         rect = screen_rect(obj, size, camera)
         if rect is None:
@@ -436,6 +454,9 @@ def render_scene(objects: list[SceneObject], size: int = 128, camera: Camera = C
         x0, y0, x1, y1 = rect
         idx = view.pixel[y0:y1, x0:x1].ravel()
         t = hit_object(obj, o, d[idx])
+        silhouette = np.isfinite(t).reshape(y1 - y0, x1 - x0)  # the object alone, before occlusion
+        if silhouette.any():
+            amodal[k] = boxes_from_mask(silhouette.astype(np.uint8), 1)[0] + np.array([x0, y0, x0, y0], np.float32)
         closer = t < t_best[idx]  # the nearest hit wins: occlusion
         t_best[idx[closer]] = t[closer]
         owner[idx[closer]] = k + 1
@@ -484,7 +505,7 @@ def render_scene(objects: list[SceneObject], size: int = 128, camera: Camera = C
     foreground = np.where(fg[..., None], image, 0).astype(np.uint8)
     # "foreground = any channel > 0" must find every object pixel, even a black-rendered one
     foreground[fg & (foreground.max(-1) == 0)] = 1
-    return Rendered(image, foreground, mask, boxes_from_mask(mask, len(objects)))
+    return Rendered(image, foreground, mask, amodal, boxes_from_mask(mask, len(objects)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -543,7 +564,7 @@ def object_rows(objects: list[SceneObject], size: int, camera: Camera = CAMERA) 
         return np.zeros((0, len(CLEVR_FIELDS)), np.float32)
     centers = np.stack([o.center for o in objects])
     pix = camera.project(centers, size)
-    rows = [[o.shape, o.color, o.material, o.size, o.x, o.y, o.r, o.rotation, px, py]
+    rows = [[o.shape, o.color, o.material, o.size, o.x, o.y, o.center[2], o.rotation, px, py]
             for o, (px, py) in zip(objects, pix)]
     return np.asarray(rows, np.float32)
 
@@ -560,6 +581,7 @@ def generate_clevr(n: int, spec: ClevrSpec = ClevrSpec(), seed: int = 0, progres
     masks = np.zeros((n, s, s), np.uint8)
     objects = np.full((n, k_max, len(CLEVR_FIELDS)), np.nan, np.float32)
     boxes = np.full((n, k_max, 4), np.nan, np.float32)
+    boxes_visible = np.full((n, k_max, 4), np.nan, np.float32)
     counts = rng.integers(spec.min_objects, spec.max_objects + 1, size=n).astype(np.int16)
     step = 100
     for i in range(n):
@@ -567,13 +589,14 @@ def generate_clevr(n: int, spec: ClevrSpec = ClevrSpec(), seed: int = 0, progres
         images[i], foreground[i], masks[i] = out.image, out.foreground, out.mask
         objects[i, : len(scene)] = object_rows(scene, s)
         boxes[i, : len(scene)] = out.boxes
+        boxes_visible[i, : len(scene)] = out.boxes_visible
         if progress is not None and (i + 1) % step == 0:
             progress(step)
     if progress is not None and n % step:
         progress(n % step)
     arrays = {"images": images, "foreground": foreground, "masks": masks, "objects": objects,
-              "counts": counts, "boxes": boxes}
-    params = {"generator": "clevr-render", **asdict(spec), "n": n, "camera": asdict(CAMERA),
+              "counts": counts, "boxes": boxes, "boxes_visible": boxes_visible}
+    params = {"generator": "clevr-render", **asdict(spec), "boxes": BOXES_AMODAL, "n": n, "camera": asdict(CAMERA),
               "shapes": list(SHAPES), "colors": list(COLOR_NAMES), "materials": list(MATERIALS),
               "sizes": list(SIZE_NAMES)}
     return SceneArrays("clevr", arrays, CLEVR_FIELDS, params=params, seed=seed)

@@ -20,15 +20,19 @@ no anti-aliasing. Per image this importer stores:
   ``linear_sum_assignment``) whose cost is the distance from the object's ``pixel_coords`` to the
   nearest pixel of that colour (0 when the centre is visible), ties broken by the distance to the
   colour's centroid. The id map is resized with ``INTER_NEAREST``. Without a mask: all zeros.
-- ``boxes``: from the resized id map where a mask exists (tight boxes of the visible pixels,
-  exclusive ends, as the renderer's); otherwise from the scene file by the heuristic that the
-  paper's reference code uses for its Chamfer IoU (larchen/clevr-vqa ``bounding_box.py``, used for
-  "Object-based Reasoning in VQA"), described at ``heuristic_box``; scaled from 480x320 to ``size``
-  and clipped to the image.
-- ``foreground``: the ``_foreground.png`` resized like the image; else, with a mask, the image's
-  object pixels (at full resolution, then resized); else the whole image (no target exists).
-  ``has_mask`` / ``has_foreground`` (uint8, one per image) record which case applied, so ``sslr iou``
-  scores only what the files support.
+- ``boxes``: from the scene file by the heuristic that the paper's reference code uses for its
+  Chamfer IoU (larchen/clevr-vqa ``bounding_box.py``, used for "Object-based Reasoning in VQA"),
+  described at ``heuristic_box``; scaled from 480x320 to ``size`` and clipped to the image. Like the
+  authors' boxes they are amodal: they cover occluded parts and exist for hidden objects.
+- ``boxes_visible``: where a mask exists, the tight boxes of each object's visible pixels in the
+  resized id map (exclusive ends, as the renderer's); NaN elsewhere.
+- ``foreground`` (the training target): the ``_foreground.png`` resized like the image; else, with
+  a mask, the image's object pixels (at full resolution, then resized). An image with neither has no
+  target, and the import stops with an error naming the files it lacks (the whole image as a
+  target would teach a model the ground too), unless ``allow_no_foreground`` (``--no-foreground``:
+  a file for per-object IoU only); such an image gets a black foreground. ``has_mask`` /
+  ``has_foreground`` (uint8, one per image) record which case applied, the params' ``foreground``
+  how many images took each source, and ``sslr train`` refuses a file with a missing target.
 - ``objects``: ``CLEVR_FIELDS`` from the scene file (``3d_coords``, ``rotation``, names as indices,
   ``pixel_coords`` scaled to ``size``); ``counts``: objects per scene.
 """
@@ -133,8 +137,14 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def _companion(path: Path, suffix: str) -> Path:
+    """CLEVR_val_000000.png -> CLEVR_val_000000<suffix>.png beside it."""
+    stem = path.with_suffix("")
+    return stem.parent / (stem.name + suffix + ".png")
+
+
 def import_clevr(root: str | Path, split: str = "train", size: int = 128, limit: int | None = None,
-                 progress=None) -> SceneArrays:
+                 progress=None, allow_no_foreground: bool = False) -> SceneArrays:
     """Read ``root`` (CLEVR_v1.0 layout) into SceneArrays of kind ``clevr``; see the module docstring."""
     root = Path(root)
     if not root.is_dir():
@@ -162,6 +172,17 @@ def import_clevr(root: str | Path, split: str = "train", size: int = 128, limit:
     if limit is not None:
         scenes = scenes[:limit]
     n = len(scenes)
+    if not allow_no_foreground:
+        lacking = [s["image_filename"] for s in scenes if s.get("image_filename")
+                   and (image_dir / s["image_filename"]).exists()  # a missing render is reported below
+                   and not _companion(image_dir / s["image_filename"], "_foreground").exists()
+                   and not _companion(image_dir / s["image_filename"], "_mask").exists()]
+        if lacking:
+            first = image_dir / lacking[0]
+            more = f" (and {len(lacking) - 1} more of {n} images)" if len(lacking) > 1 else ""
+            raise SSLRError(f"--from {root}: {first.name} has no {_companion(first, '_foreground').name} and no "
+                            f"{_companion(first, '_mask').name}{more}, so it has no training target (objects on black); "
+                            "render them (App. B) or pass --no-foreground for a file that only scores per-object IoU")
     k_max = max(1, max(len(s.get("objects", [])) for s in scenes))
     if k_max > 255:
         raise SSLRError(f"{scene_path}: a scene has {k_max} objects; instance masks hold at most 255")
@@ -170,6 +191,7 @@ def import_clevr(root: str | Path, split: str = "train", size: int = 128, limit:
     masks = np.zeros((n, size, size), np.uint8)
     objects = np.full((n, k_max, len(CLEVR_FIELDS)), np.nan, np.float32)
     boxes = np.full((n, k_max, 4), np.nan, np.float32)
+    boxes_visible = np.full((n, k_max, 4), np.nan, np.float32)
     counts = np.zeros(n, np.int16)
     has_mask = np.zeros(n, np.uint8)
     has_fg = np.zeros(n, np.uint8)
@@ -200,9 +222,8 @@ def import_clevr(root: str | Path, split: str = "train", size: int = 128, limit:
         if k:
             objects[i, :k] = np.asarray(rows, np.float32)
         images[i] = _resize(full, size)
-        stem = path.with_suffix("")
-        mask_path = stem.parent / (stem.name + "_mask.png")
-        fg_path = stem.parent / (stem.name + "_foreground.png")
+        mask_path = _companion(path, "_mask")
+        fg_path = _companion(path, "_foreground")
         ids_full = None
         if mask_path.exists():
             mask_rgb = read_png(mask_path)
@@ -210,12 +231,12 @@ def import_clevr(root: str | Path, split: str = "train", size: int = 128, limit:
                 raise SSLRError(f"{mask_path}: size {mask_rgb.shape[1]}x{mask_rgb.shape[0]} differs from the image's {w0}x{h0}")
             ids_full = instance_ids(mask_rgb, np.asarray(centers, float).reshape(-1, 2))
             masks[i] = cv2.resize(ids_full, (size, size), interpolation=cv2.INTER_NEAREST)
-            boxes[i, :k] = boxes_from_mask(masks[i], k)
+            boxes_visible[i, :k] = boxes_from_mask(masks[i], k)
             has_mask[i] = 1
-        elif k:
+        if k:
             right = scene.get("directions", {}).get("right")
             if right is None:
-                raise SSLRError(f"{where}: no directions.right, needed for boxes without a _mask.png")
+                raise SSLRError(f"{where}: no directions.right, needed for the objects' boxes")
             raw = np.array([heuristic_box(obj, (float(right[0]), float(right[1]))) for obj in objs], float)
             raw *= np.array([size / w0, size / h0, size / w0, size / h0])
             boxes[i, :k] = np.clip(raw, 0.0, size)
@@ -228,14 +249,16 @@ def import_clevr(root: str | Path, split: str = "train", size: int = 128, limit:
         elif ids_full is not None:
             foreground[i] = _resize(np.where(ids_full[..., None] > 0, full, 0).astype(np.uint8), size)
             has_fg[i] = 1
-        else:
-            foreground[i] = images[i]
         if progress is not None:
             progress(1)
     arrays = {"images": images, "foreground": foreground, "masks": masks, "objects": objects, "counts": counts,
-              "boxes": boxes, "has_mask": has_mask, "has_foreground": has_fg}
+              "boxes": boxes, "boxes_visible": boxes_visible, "has_mask": has_mask, "has_foreground": has_fg}
+    from_render = int(sum(_companion(image_dir / s["image_filename"], "_foreground").exists() for s in scenes))
     params = {"generator": "clevr-import", "source": str(root), "split": split, "size": size, "n": n,
               "limit": limit, "with_mask": int(has_mask.sum()), "with_foreground": int(has_fg.sum()),
-              "boxes": "from masks where present, else the reference's pixel_coords heuristic",
+              "foreground": {"render": from_render, "mask": int(has_fg.sum()) - from_render,
+                             "none": int(n - has_fg.sum())},
+              "boxes": "amodal: the reference's scene-file heuristic (pixel_coords, 3d_coords); "
+                       "boxes_visible: from the _mask.png where present, else NaN",
               "shapes": list(SHAPES), "colors": list(COLOR_NAMES), "materials": list(MATERIALS), "sizes": list(SIZE_NAMES)}
     return SceneArrays("clevr", arrays, CLEVR_FIELDS, params=params, seed=None)

@@ -107,6 +107,12 @@ def load_training_data(task: Task, cfg: RunConfig, data: str | Path, val: str | 
     missing = [n for n in names if n not in scene_file.names]
     if missing:
         raise SSLRError(f"{data}: has no dataset {missing[0]!r}, needed to train this preset")
+    for name in names:  # imported CLEVR flags images without a real target (gen-data clevr --no-foreground)
+        if "has_" + name in scene_file.names:
+            have = scene_file.load(["has_" + name]).arrays["has_" + name]
+            if not have.all():
+                raise SSLRError(f"{data}: {int((have == 0).sum())} of {len(have)} images have no {name} "
+                                "(imported with --no-foreground); it cannot be a training target")
     scenes = scene_file.load(list(names))
     if val is not None:
         val_file = open_scenes(val, task.kinds)

@@ -54,16 +54,17 @@ def load_match_pairs(path: Path, limit: int | None = None) -> tuple[dict[str, to
     return scene_tensors(scene_file.load(list(names), limit=limit), names), scene_file.image_size
 
 
-def load_clevr_eval(path: Path, models: list, limit: int | None = None) -> dict[str, Any]:
-    """The arrays Table 2 needs (images, foreground, boxes, masks and the has_* flags when present),
-    checked against ``models`` (``LoadedModel``s)."""
+def load_clevr_eval(path: Path, models: list, limit: int | None = None, boxes: str = "amodal") -> dict[str, Any]:
+    """The arrays Table 2 needs (images, foreground, the ground-truth ``boxes`` of that kind, masks and
+    the has_* flags; ``experiments.iou.iou_arrays``), checked against ``models`` (``LoadedModel``s)."""
+    from sslr_cli.experiments.iou import iou_arrays
+
     scene_file = open_scenes(path, "clevr")
     for m in models:
         if m.config.model.image_size != scene_file.image_size:
             raise SSLRError(f"{m.path}: the model works on {m.config.model.image_size}px images, "
                             f"--data has {scene_file.image_size}px")
-    names = ["images", "foreground", "boxes", "masks"] + [k for k in ("has_foreground", "has_mask") if k in scene_file.names]
-    arrays = scene_file.load(names, limit=limit).arrays
+    arrays = iou_arrays(scene_file, boxes, limit)
     if len(arrays["images"]) == 0:
         raise SSLRError(f"--data {path}: has no images")
     return arrays

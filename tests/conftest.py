@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from sslr_cli.cli import app
 from sslr_cli.config import ModelConfig, RunConfig, TrainConfig
 from sslr_cli.data.circles import CircleSpec, generate_circles
 from sslr_cli.data.store import write_scenes
@@ -29,3 +35,43 @@ def circles_file(tmp_path):
     path = tmp_path / "circles.h5"
     write_scenes(path, generate_circles(48, CircleSpec(max_count=3), seed=5))
     return path
+
+
+# --- helpers shared by the test files (imported with `from conftest import ...`) -------------------
+
+runner = CliRunner()
+
+
+def run(*args):
+    """``sslr ARGS...`` in-process; stdout and stderr stay apart (``result.stdout``, ``result.stderr``)."""
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *fragments):
+    """The README's error promise: exit code 2, one line ``Error: ...`` on stderr naming the problem,
+    nothing on stdout, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output, result.output
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert result.stdout.strip() == "", result.stdout
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def metrics(run_dir, kind: str | None = None) -> list[dict]:
+    lines = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in lines if kind is None or r["kind"] == kind]
+
+
+def losses(run_dir) -> list[float]:
+    """The logged step losses of a run; never empty (two empty lists would compare equal)."""
+    values = [r["loss"] for r in metrics(run_dir, "step")]
+    assert values, f"{run_dir}: no step losses logged"
+    return values
+
+
+def disc(x, y, r, size: int = 64) -> np.ndarray:
+    """The README's disc: the pixels with (x-cx)^2 + (y-cy)^2 <= r^2, as a boolean (size, size) array."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    return (xx - x) ** 2 + (yy - y) ** 2 <= r * r

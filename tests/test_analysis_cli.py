@@ -8,10 +8,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_run
-from typer.testing import CliRunner
+from conftest import one_line_error, run, tiny_run
 
-from sslr_cli.cli import app
 from sslr_cli.config import RunConfig, TrainConfig
 from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
 from sslr_cli.data.store import write_scenes
@@ -19,25 +17,12 @@ from sslr_cli.engine.checkpoint import save_checkpoint
 from sslr_cli.engine.train import train
 from sslr_cli.models import SetAutoencoder
 
-runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def ok_json(result) -> dict:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def is_png(path) -> bool:
@@ -158,3 +143,77 @@ def test_tsne_3d_one_checkpoint_and_errors(env, tmp_path):
     one_line_error(run("tsne", env["srn"], "--dims", 4, "--no-figure"), "--dims")
     one_line_error(run("tsne", env["srn"], "--radii", "a,b", "--no-figure"), "--radii")
     one_line_error(run("tsne", env["match"], "--no-figure"), "'match' checkpoint")
+
+
+# --- the CLI's numbers are the experiment functions' numbers on the same checkpoints --------------
+
+def flat(value, prefix=""):
+    """A nested JSON-like value as {dotted key: number or str}, dict keys as strings (as in --json)."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flat(item, f"{prefix}{key}.").items()}
+    if isinstance(value, (list, tuple)):
+        return {k: v for i, item in enumerate(value) for k, v in flat(item, f"{prefix}{i}.").items()}
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        value = None  # --json writes NaN as null
+    return {prefix.rstrip("."): value}
+
+
+def same_numbers(got: dict, want: dict):
+    got, want = flat(got), flat(want)
+    assert want and set(want) <= set(got), sorted(set(want) - set(got))
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+        else:
+            assert got[key] == value, key
+
+
+def test_reconstruct_json_is_measure_disentanglement_of_each_checkpoint(env):
+    from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.disentanglement import measure_disentanglement
+    from sslr_cli.experiments.inputs import load_labelled_images
+
+    res = ok_json(run("reconstruct", env["srn"], env["mlp"], "--data", env["data"], "--threshold", 0.2, "--samples", 0,
+                      "--device", "cpu", "--json"))
+    ev = load_labelled_images([env["data"]], 64)
+    models = load_models([env["srn"], env["mlp"]], "cpu")
+    assert [c["label"] for c in res["checkpoints"]] == [m.label for m in models]
+    for m, got in zip(models, res["checkpoints"]):
+        want = measure_disentanglement(m.model, ev.images, ev.counts, 0.2, extra_thresholds=(0.5,), masks=ev.masks)
+        assert want.n_images == 32 and np.isfinite(want.ari)
+        same_numbers(got, want.to_dict())
+    # the two checkpoints differ, so a CLI that measured one model twice would fail above
+    assert flat(res["checkpoints"][0])["mse"] != flat(res["checkpoints"][1])["mse"]
+
+
+def test_interpolate_json_is_run_shift_and_run_latent(env):
+    from sslr_cli.experiments import interpolation as interp
+    from sslr_cli.experiments.checkpoints import load_models
+
+    models = load_models([env["srn"], env["mlp"]], "cpu")
+    res = ok_json(run("interpolate", env["srn"], env["mlp"], "--frames", 5, "--radius", 6, "--no-figure", "--device", "cpu",
+                      "--json"))
+    inputs, masks = interp.shift_frames(interp.COLORS["green"], 6, 32 - 5 // 2, 32, 5, 64)
+    for m, got in zip(models, res["checkpoints"]):
+        same_numbers(got, interp.run_shift(m.model, m.label, inputs, masks, 0.1, "cpu").summary())
+    res = ok_json(run("interpolate", env["srn"], env["mlp"], "--mode", "latent", "--steps", 4, "--color", "red",
+                      "--no-figure", "--device", "cpu", "--json"))
+    image, mask = interp.one_circle_image(interp.COLORS["red"], 8, 32, 32, 64)
+    for m, got in zip(models, res["checkpoints"]):
+        same_numbers(got, interp.run_latent(m.model, m.label, image, mask, interp.COLORS["red"], 4, "cpu").summary())
+
+
+def test_tsne_json_is_run_tsne(env):
+    from sslr_cli.experiments import tsne_analysis as ta
+    from sslr_cli.experiments.checkpoints import load_models
+
+    res = ok_json(run("tsne", env["srn"], env["mlp"], "--grid", 4, "--radii", "3,5", "--seed", 1, "--no-figure",
+                      "--device", "cpu", "--json"))
+    circles = ta.grid_circles(4, (3, 5), 64)
+    images = ta.render_grid(circles, 64)
+    for m, got in zip(load_models([env["srn"], env["mlp"]], "cpu"), res["checkpoints"]):
+        want = ta.run_tsne(m.model, m.label, str(m.path), m.generator, circles, images, 2, 1, 128, "cpu")
+        assert want.scores  # trustworthiness, kNN scores: compared one by one below
+        same_numbers(got, want.summary())

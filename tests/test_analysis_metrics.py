@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch import nn
 
+import conftest
+
 from sslr_cli.data.circles import render_circles
 from sslr_cli.errors import SSLRError
 from sslr_cli.experiments.disentanglement import (
@@ -42,8 +44,7 @@ S = 16  # image side for hand-made inputs
 
 
 def disc(x: int, y: int, r: int, size: int = S) -> torch.Tensor:
-    _, mask = render_circles([(x, y, r, 1)], size)
-    return torch.from_numpy(mask > 0)
+    return torch.from_numpy(conftest.disc(x, y, r, size))
 
 
 def elements(*planes) -> torch.Tensor:
@@ -235,8 +236,11 @@ def test_predictability_of_an_exact_code_and_of_noise():
     s = predictability(exact, circles)
     assert s["x_r2"] > 0.9 and s["y_r2"] > 0.9 and s["x_linear_r2"] > 0.99 and s["color_accuracy"] == 1.0
     assert math.isnan(s["radius_r2"])  # one radius: nothing to predict
-    noise = predictability(np.random.default_rng(0).normal(size=(len(circles), 3)), circles)
-    assert noise["x_r2"] < 0.3 and noise["color_accuracy"] < 0.8
+    # noise predicts nothing: R^2 at or below 0 (measured -0.45..-0.04), colour at chance over a few draws
+    noise = [predictability(np.random.default_rng(seed).normal(size=(len(circles), 3)), circles) for seed in range(4)]
+    for key in ("x_r2", "y_r2", "x_linear_r2", "y_linear_r2"):
+        assert max(n[key] for n in noise) < 0.05, key
+    assert 0.35 < np.mean([n["color_accuracy"] for n in noise]) < 0.65
 
 
 def test_embeddings_file_schema(tmp_path):

@@ -9,9 +9,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
+from conftest import one_line_error, runner, tiny_run
 
-from conftest import tiny_run
 from sslr_cli.cli import app
 from sslr_cli.config import get_preset
 from sslr_cli.data.circles import CircleSpec, generate_circles
@@ -29,7 +28,6 @@ from sslr_cli.experiments.iou import (
 )
 from sslr_cli.models.relation_encoder import RelationAggregator
 
-runner = CliRunner()
 H = W = 16
 A = (0, 0, 4, 4)  # x0, y0, x1, y1 (exclusive ends): 16 pixels
 B = (8, 0, 12, 4)
@@ -345,9 +343,7 @@ def test_iou_cli_errors_exit_2(clevr_run, tmp_path):
         (["iou", str(run), "--data", str(data), "--limit", "0"], "--limit 0"),
     ]
     for args, fragment in cases:
-        r = runner.invoke(app, args)
-        assert r.exit_code == 2, (args, r.output)
-        assert fragment in r.output and "Traceback" not in r.output, r.output
+        one_line_error(runner.invoke(app, args), fragment)
 
 
 def test_iou_arrays_pick_the_box_kind(tmp_path):
@@ -367,3 +363,25 @@ def test_iou_arrays_pick_the_box_kind(tmp_path):
     with pytest.raises(SSLRError, match="visible pixels only"):
         iou_arrays(open_scenes(old, "clevr"))
     np.testing.assert_array_equal(iou_arrays(open_scenes(old, "clevr"), "visible")["boxes"], scenes["boxes"])
+
+
+def test_iou_cli_json_is_measure_iou_of_each_checkpoint(clevr_run):
+    from sslr_cli.experiments.checkpoints import load_models
+    from sslr_cli.experiments.inputs import load_clevr_eval
+    from sslr_cli.experiments.iou import measure_iou
+
+    data, run, _ = clevr_run
+    r = runner.invoke(app, ["iou", str(run), str(run / "last.pt"), "--data", str(data), "--limit", "6",
+                            "--batch-size", "4", "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)["checkpoints"]
+    models = load_models([run, run / "last.pt"], "cpu")
+    arrays = load_clevr_eval(data, models, 6)
+    for m, c in zip(models, got):
+        want = measure_iou(m.model, arrays, 4, "cpu").to_dict()
+        assert want["images"] == 6
+        for key, value in want.items():
+            if isinstance(value, float) and math.isnan(value):
+                assert c[key] is None, key
+            else:
+                assert c[key] == pytest.approx(value, rel=1e-9), key

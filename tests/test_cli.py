@@ -8,28 +8,10 @@ import sys
 
 import h5py
 import pytest
-from typer.testing import CliRunner
+from conftest import one_line_error, run
 
 from sslr_cli import __version__
-from sslr_cli.cli import app
 from sslr_cli.data.store import open_scenes
-
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    text = result.output.strip()
-    assert "Traceback" not in text
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
 
 def test_help_lists_commands_and_version():
     result = run("--help")

@@ -10,9 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from conftest import tiny_model
+from conftest import one_line_error, runner, tiny_model
 from sslr_cli.cli import app
 from sslr_cli.config import PRESETS, RunConfig, TrainConfig, get_preset
 from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
@@ -31,7 +30,6 @@ from sslr_cli.models.matching import (
     MatchHead, NaiveCNNMatcher, SetMatcher, hungarian, pairwise_smooth_l1, pairwise_sq_dist,
 )
 
-runner = CliRunner()
 
 
 def match_run(generator="srn", model=None, extra=None, **train_kw) -> RunConfig:
@@ -173,7 +171,9 @@ def test_set_matcher_learns_through_the_hungarian_matching():
         (dist + 0.3 * out.match_cost.mean()).backward()
         opt.step()
         errors.append(float(dist))
-    assert errors[-1] < errors[0] / 20, (errors[0], errors[-1])
+    # a constant predictor's best error is the targets' variance; the matcher must beat it by far (measured: ~100x)
+    constant = float(target.var(unbiased=False))
+    assert errors[-1] < 0.05 * constant, (errors[-1], constant)
 
 
 # --- the task in the training engine -------------------------------------------------------------
@@ -382,13 +382,6 @@ def test_cli_train_match_with_seeds_and_match_table(tmp_path, iso_file):
     assert result.exit_code == 0, result.output
     for text in ("Table 3", "Naive CNNs", "SSLR-SRN", "SSLR-MLP (paper)", "42.64±1.89", "L2 error"):
         assert text in result.stdout
-
-
-def one_line_error(result, fragment):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert fragment in lines[0], lines[0]
 
 
 def test_cli_errors_exit_2(tmp_path, iso_file):

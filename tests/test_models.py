@@ -102,3 +102,66 @@ def test_eval_refinement_builds_no_graph():
         enc, rec = model(torch.rand(2, 3, 64, 64))
     assert not enc.set.requires_grad and not rec.image.requires_grad
     assert len(enc.inner_losses) == 3
+
+
+def test_compose_is_softmax_over_elements_times_own_sigmoid():
+    """Y_hat = sum_i softmax_i(I) * sigmoid(I_i), clamped, computed here pixel by pixel with math."""
+    import math
+
+    from sslr_cli.models.decoder import compose
+
+    logits = torch.tensor([2.0, -1.0, 0.5]).view(1, 3, 1, 1, 1).repeat(1, 1, 3, 1, 2)
+    logits[0, :, 1, 0, 1] = torch.tensor([-3.0, 4.0, 0.0])  # another pixel/channel, another winner
+    rec = compose(logits)
+    for c, x in ((0, 0), (1, 1), (2, 1)):
+        values = logits[0, :, c, 0, x].tolist()
+        norm = sum(math.exp(v) for v in values)
+        expect = [math.exp(v) / norm / (1.0 + math.exp(-v)) for v in values]
+        assert rec.element_images[0, :, c, 0, x].tolist() == pytest.approx(expect, rel=1e-6)
+        assert float(rec.image[0, c, 0, x]) == pytest.approx(min(1.0, sum(expect)), rel=1e-6)
+    # the model composes its decoder's logits exactly so
+    torch.manual_seed(4)
+    model = SetAutoencoder(tiny_model()).eval()
+    s = torch.randn(2, 4, 3)
+    with torch.no_grad():
+        raw = model.decoder(s.reshape(8, 3)).view(2, 4, 3, 64, 64)
+        out = model.decode(s)
+    weights = torch.exp(raw) / torch.exp(raw).sum(1, keepdim=True)
+    torch.testing.assert_close(out.element_images, weights / (1 + torch.exp(-raw)))
+
+
+class LinearSum(torch.nn.Module):
+    """A linear, permutation-invariant H_agg: H(S) = W sum_i s_i."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, s):
+        return s.sum(1) @ self.w.T
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_inner_loop_is_gradient_descent_with_momentum_by_hand(training):
+    """Two steps of Eq. 5 for H(S) = W sum_i s_i, in closed form: grad_{s_i} ||H(S) - z||^2 = 2 W^T (H(S) - z)
+    for every element; v_1 = g_0, S_1 = S_0 - lr g_0; v_2 = m v_1 + g_1, S_2 = S_1 - lr v_2."""
+    torch.manual_seed(5)
+    w = torch.randn(4, 3, dtype=torch.float64)
+    s0, z = torch.randn(2, 5, 3, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    lr, m = 0.05, 0.7
+    refiner = SetRefiner(LinearSum(w), steps=2, lr=lr, momentum=m).train(training)
+
+    def grad(s):
+        return (2 * (s.sum(1) @ w.T - z) @ w)[:, None, :].expand_as(s)
+
+    def loss(s):
+        return float(((s.sum(1) @ w.T - z) ** 2).sum())
+
+    g0 = grad(s0)
+    s1 = s0 - lr * g0
+    v2 = m * g0 + grad(s1)
+    s2 = s1 - lr * v2
+    out = refiner(s0.clone().requires_grad_(training), z)
+    torch.testing.assert_close(out.set.detach(), s2, rtol=1e-12, atol=1e-12)
+    assert out.inner_losses == pytest.approx([loss(s0), loss(s1)], rel=1e-12)
+    assert refiner(s0, z, steps=1).set.detach().allclose(s1, rtol=1e-12, atol=1e-12)  # the steps argument is r

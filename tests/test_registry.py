@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_model, tiny_run
+from conftest import runner, tiny_model, tiny_run
 from torch import nn
-from typer.testing import CliRunner
 
 from sslr_cli.cli import app
 from sslr_cli.config import PRESETS, RunConfig, get_preset
@@ -30,7 +29,6 @@ from sslr_cli.models.registry import (GENERATORS, TASK_BASELINES, GeneratorSpec,
                                       generator_names)
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
 
 
 def readme_registry(name: str) -> set[str]:

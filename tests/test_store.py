@@ -100,6 +100,8 @@ def test_loader_ranks_split_the_global_batch():
     full = list(BatchLoader({"id": ids}, 8, seed=1).batches(0))
     r0 = list(BatchLoader({"id": ids}, 8, seed=1, rank=0, world_size=2).batches(0))
     r1 = list(BatchLoader({"id": ids}, 8, seed=1, rank=1, world_size=2).batches(0))
+    assert len(full) == len(r0) == len(r1) == 2  # zip over empty loaders would check nothing
+    assert all(len(a["id"]) == len(b["id"]) == 4 for a, b in zip(r0, r1))
     for f, a, b in zip(full, r0, r1):
         assert torch.equal(torch.cat([a["id"], b["id"]]), f["id"])
 

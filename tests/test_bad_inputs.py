@@ -12,30 +12,15 @@ import time
 import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from conftest import tiny_run
-from sslr_cli.cli import app
+from conftest import one_line_error, run, tiny_run
 from sslr_cli.data.circles import CircleSpec, circles_chunks, generate_circles, generate_isocircles, isocircles_chunks
 from sslr_cli.data.store import SceneArrays, concat_scenes, open_scenes, write_scene_blocks, write_scenes
 from sslr_cli.engine.checkpoint import save_checkpoint
 from sslr_cli.errors import SSLRError
 from sslr_cli.models import SetAutoencoder
 
-runner = CliRunner()
 UNMAKEABLE = "/proc/sslr-test/out"  # /proc is a virtual file system: no folder can be made in it (even as root)
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture

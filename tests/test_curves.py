@@ -9,10 +9,8 @@ import types
 
 import pytest
 import torch
-from conftest import tiny_run
-from typer.testing import CliRunner
+from conftest import one_line_error, run, tiny_run
 
-from sslr_cli.cli import app
 from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
 from sslr_cli.data.store import write_scenes
 from sslr_cli.engine.checkpoint import read_checkpoint, save_checkpoint
@@ -22,21 +20,8 @@ from sslr_cli.experiments import curves
 from sslr_cli.experiments.checkpoints import load_models, load_reconstruction_model
 from sslr_cli.experiments.disentanglement import measure_disentanglement
 
-runner = CliRunner()
 EVAL_KEYS = {"kind", "epoch", "step", "r", "elapsed_s", "eval_s", "threshold", "rates", "rates_0.5", "mse", "ari",
              "fg_ari", "images"}
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def records(run_dir, kind):

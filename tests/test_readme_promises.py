@@ -1,4 +1,4 @@
-"""What the README promises, each checked where it can break: Ctrl-C, the presets and the r schedule,
+"""What the README promises, each checked where it can break: the presets and the r schedule,
 --val, --resume / --max-steps / --max-minutes / --force / --init / --precision through the CLI, the
 preset a dataset picks, byte-identical data files, --help and the one-line Error format of every command."""
 
@@ -21,7 +21,7 @@ from sslr_cli.data.loader import scene_tensors, to_float_images
 from sslr_cli.data.store import open_scenes, write_scenes
 from sslr_cli.engine.checkpoint import load_model, read_checkpoint
 from sslr_cli.engine.tasks import get_task, reconstruction_loss
-from sslr_cli.engine.train import TrainHook, evaluate_loss, train
+from sslr_cli.engine.train import evaluate_loss, train
 from sslr_cli.models.decoder import ElementDecoder
 from sslr_cli.models.generators import SetRefiner
 
@@ -35,41 +35,12 @@ def ok_json(result) -> dict:
     return json.loads(result.stdout)
 
 
-# --- Ctrl-C --------------------------------------------------------------------------------------
-
-class CtrlCAt(TrainHook):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def after_step(self, loop, record) -> None:
-        if record["step"] == self.step:
-            raise KeyboardInterrupt
-
-
 def _same_weights(a, b) -> bool:
     a, b = (read_checkpoint(p)["model"] for p in (a, b))
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("where", ["hook", "progress"])
-def test_ctrl_c_saves_last_pt_and_resume_continues_exactly(tmp_path, circles_file, where):
-    cfg = tiny_run("mlp", epochs=2)
-    full = train(circles_file, tmp_path / "full", cfg, device="cpu")
-    assert full.steps == 8
-
-    def ctrl_c_at_step_3(p):
-        if p["step"] == 3:
-            raise KeyboardInterrupt
-
-    kw = dict(hooks=[CtrlCAt(3)]) if where == "hook" else dict(on_progress=ctrl_c_at_step_3)
-    part = train(circles_file, tmp_path / "part", cfg, device="cpu", **kw)
-    assert part.stopped == "interrupted" and part.steps == 3
-    saved = read_checkpoint(tmp_path / "part" / "last.pt")
-    assert (saved["step"], saved["epoch"], saved["batch"]) == (3, 0, 3)
-    train(circles_file, tmp_path / "part", cfg, resume=True, device="cpu")
-    assert _same_weights(tmp_path / "part" / "last.pt", tmp_path / "full" / "last.pt")
-    if where == "hook":  # after the step was logged: the logs match too
-        assert losses(tmp_path / "part") == losses(tmp_path / "full")
+# (Ctrl-C saving last.pt, and the resume after it, are tests/test_preemption.py's: SIGINT at a step boundary.)
 
 
 # --- presets and the r schedule ------------------------------------------------------------------

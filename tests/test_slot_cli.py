@@ -6,19 +6,13 @@ import json
 
 import h5py
 import pytest
-from typer.testing import CliRunner
+from conftest import run
 
-from sslr_cli.cli import app
 from sslr_cli.data.circles import CircleSpec, generate_circles
 from sslr_cli.data.store import write_scenes
 
-runner = CliRunner()
 TOY = ("--preset", "tiny", "--set-size", 4, "--element-dim", 3, "--encoder-width", 4, "--decoder-width", 4,
        "--batch-size", 16, "--device", "cpu")
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def ok_json(result) -> dict:

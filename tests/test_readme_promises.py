@@ -20,7 +20,7 @@ from sslr_cli.data.clevr import ClevrSpec, generate_clevr
 from sslr_cli.data.loader import scene_tensors, to_float_images
 from sslr_cli.data.store import open_scenes, write_scenes
 from sslr_cli.engine.checkpoint import load_model, read_checkpoint
-from sslr_cli.engine.tasks import get_task, reconstruction_loss
+from sslr_cli.engine.tasks import get_task
 from sslr_cli.engine.train import evaluate_loss, train
 from sslr_cli.models.decoder import ElementDecoder
 from sslr_cli.models.generators import SetRefiner
@@ -158,7 +158,7 @@ def test_cli_init_starts_the_matcher_from_the_reconstruction_checkpoint(tmp_path
 
 
 def test_match_loss_adds_the_weighted_reconstruction_of_both_images():
-    """SSLR-SRN (r + init): L = distance MSE + match_weight * cost + recon_weight * L_rec(X_1 and X_2)."""
+    """SSLR-SRN (r + init): L = 32 (distance MSE + match_weight * cost) + recon_weight * L_rec(X_1)."""
     torch.manual_seed(0)
     base = tiny_run("mlp", task="match")
     task = get_task("match")
@@ -170,10 +170,12 @@ def test_match_loss_adds_the_weighted_reconstruction_of_both_images():
         model = task.build_model(cfg).train()
         assert (model.decoder is not None) == (weight > 0)
         out = model(x1, x2, 2)
-        want = (out.prediction - batch["target"]).pow(2).mean() + 0.25 * out.match_cost.mean()
-        if weight:
-            assert out.reconstruction.image.shape == (8, 3, 64, 64)
-            recon = reconstruction_loss(out.reconstruction.image, torch.cat([x1, x2]), "sse")
+        # the reference code's scale: 32 x (batch-mean distance error + match_weight x mean cost)
+        want = 32 * ((out.prediction - batch["target"]).pow(2).mean() + 0.25 * out.match_cost.mean())
+        if weight:  # + the pixel-mean squared error of image A's reconstruction
+            rec = out.reconstruction.image
+            assert rec.shape == (4, 3, 64, 64)
+            recon = (rec - x1).pow(2).mean()
             assert float(recon.detach()) > 0
             want = want + weight * recon
         torch.testing.assert_close(task.loss(model, batch, cfg, 2), want)

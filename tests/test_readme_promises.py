@@ -110,8 +110,10 @@ def test_cli_step_budget_then_resume_equals_the_uninterrupted_run(tmp_path, circ
     assert part["stopped"] == "step budget" and part["steps"] == 3
     assert read_checkpoint(tmp_path / "part" / "last.pt")["step"] == 3
     one_line_error(run(*args, "--out", tmp_path / "part"), "not empty", "--resume")  # no silent restart
-    again = ok_json(run(*args, "--out", tmp_path / "part", "--resume", "--max-steps", 0, "--json"))
-    assert again["stopped"] == "finished" and again["steps"] == 8
+    # the resumed run's summary names the checkpoint's generator, not the preset's default (srn)
+    again = ok_json(run("train", circles_file, "--out", tmp_path / "part", "--resume", "--max-steps", 0, "--epochs", 2,
+                        "--json"))
+    assert again["stopped"] == "finished" and again["steps"] == 8 and again["generator"] == "mlp"
     assert _same_weights(tmp_path / "part" / "last.pt", tmp_path / "full" / "last.pt")
     assert again["val_loss"] == full["val_loss"] and again["best_val_loss"] == full["best_val_loss"]
 

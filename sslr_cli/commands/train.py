@@ -157,6 +157,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
             raise typer.Exit(EXIT_CODES["interrupted"]) from None
     if result is None:  # a non-zero rank of a distributed job prints nothing
         return
+    cfg = result.config or cfg  # a resumed run is what its checkpoint says, whatever the preset defaults are
     summary = {
         "run": str(result.out_dir), "preset": cfg.preset, "generator": cfg.model.generator, "task": cfg.train.task,
         "stopped": result.stopped, "epochs": result.epochs_done, "steps": result.steps,

@@ -51,6 +51,7 @@ class TrainResult:
     images_per_second: float
     stopped: str  # "finished", "time budget", "step budget", "terminated" (SIGTERM), "interrupted" (SIGINT)
     history: list[dict[str, Any]] = field(default_factory=list)
+    config: RunConfig | None = None  # the run's config (for --resume: the checkpoint's, not the command line's)
 
 
 @dataclass
@@ -273,7 +274,7 @@ class TrainLoop:
             self.run_dir.best_from_last()
         wall = time.perf_counter() - t_run
         return TrainResult(self.run_dir.path, st.epoch, st.step, st.best_val, last_val, train_loss, st.elapsed / 60.0,
-                           images_seen / max(wall, 1e-9), self.stopped, self.run_dir.history)
+                           images_seen / max(wall, 1e-9), self.stopped, self.run_dir.history, self.cfg)
 
 
 def train(

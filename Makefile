@@ -12,7 +12,7 @@ install:
 	$(PIP) install -q -e ".[dev]"
 
 test: install
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n 2  # one worker per core of a 2-core machine (pytest-xdist)
 
 # The paper's Table 1 and Fig. 2-6 at the demo scale (a few minutes on 2 CPU cores); resumable: run it again
 # after an interruption and it continues. `sslr reproduce demo-out --scale demo --dry-run` shows every step.

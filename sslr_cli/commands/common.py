@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from sslr_cli.errors import SSLRError
+from sslr_cli.jsonsafe import json_safe
 
 # Results go to stdout; progress and errors to stderr, so `--json` output stays clean for scripts.
 out = Console()
@@ -41,21 +42,9 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _clean(value.item())
-    return value
-
-
 def print_json(payload: Any) -> None:
     """Machine-readable results on stdout (NaN/inf become null: JSON has no such numbers)."""
-    sys.stdout.write(json.dumps(_clean(payload), indent=2) + "\n")
+    sys.stdout.write(json.dumps(json_safe(payload), indent=2) + "\n")
     sys.stdout.flush()
 
 

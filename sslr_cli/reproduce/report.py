@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sslr_cli.atomic import atomic_path
+from sslr_cli.jsonsafe import json_safe
 from sslr_cli.experiments.disentanglement import PAPER_TABLE1
 from sslr_cli.experiments.iou import PAPER_TABLE2
 from sslr_cli.experiments.matching import PAPER_TABLE3
@@ -426,18 +427,10 @@ def write_report(out: Path, scale: Scale, stages: list[Stage], seeds: int) -> di
     results = collect(out, scale, stages, seeds)
     bl = blocks(results, out)
     paths = {"results": out / "results.json", "md": out / "report.md", "html": out / "report.html"}
-    texts = {"results": json.dumps(_clean(results), indent=2) + "\n", "md": render_md(bl), "html": render_html(bl, out)}
+    texts = {"results": json.dumps(json_safe(results), indent=2) + "\n", "md": render_md(bl), "html": render_html(bl, out)}
     for key, path in paths.items():
         with atomic_path(path, force=True) as tmp:
             tmp.write_text(texts[key])
     return paths
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import sys
 import time
 from typing import Annotated, Any, Callable, Optional

@@ -4,7 +4,7 @@ A stage is a list of `sslr` command lines (argv after ``sslr``), the files they 
 need, and the settings they use. The runner executes exactly these argv through the CLI in-process, and
 ``--dry-run`` prints them, so a user can copy them into a shell script or a cluster job and get the same
 files. Presets are named, never copied: a stage says ``--preset tiny`` and the preset's current values
-(config.py, match-* in engine/match_task.py, clevr-* in clevr_presets.py) decide at run time.
+(all in `config.PRESETS`) decide at run time.
 
 Training budgets are optimizer steps (``--max-steps``), so a run is the same whatever else shares the
 machine; an estimate of the time is shown beside them (``STEP_SECONDS``, measured single-thread CPU

@@ -22,7 +22,8 @@ from sslr_cli.errors import SSLRError
 GROUPS = ("table1", "figures", "table3", "table2")  # what --only selects (plus the stages they need)
 
 # Single-thread CPU seconds per optimizer step, batch of the preset (README "Presets"; bench.py).
-STEP_SECONDS = {("tiny", "srn"): 0.23, ("tiny", "mlp"): 0.19, ("small", "srn"): 0.54, ("small", "mlp"): 0.47}
+STEP_SECONDS = {("tiny", "srn"): 0.23, ("tiny", "mlp"): 0.19, ("small", "srn"): 0.54, ("small", "mlp"): 0.47,
+                ("clevr-tiny", "srn"): 0.58, ("clevr-tiny", "mlp"): 0.21}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Scale:
     val_fraction: float = 0.0  # held out of the circles training file (0: best.pt = the last weights)
     extra_train: tuple[str, ...] = ()  # appended to every `sslr train` line (the toy scale's widths)
     hidden: bool = False
+    clevr_size: int = 128  # rendered CLEVR side in pixels (clevr-tiny works on 64)
 
 
 SCALES: dict[str, Scale] = {
@@ -120,10 +122,10 @@ SCALES: dict[str, Scale] = {
         tsne3_grid=5),
     "tiny": Scale(
         "tiny", "every table and figure from the tiny presets, about an hour on 2 CPU cores", GROUPS,
-        "tiny", "clevr-small", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
+        "tiny", "clevr-tiny", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
         steps={"srn": 2650, "mlp": 2650}, match_steps={"cnn": 1000, "mlp": 1000, "srn": 1000, "srn-ri": 1000},
         n_iso_train=16000, n_iso_test=2000, clevr_steps={"srn": 600, "mlp": 600}, n_clevr_train=2000,
-        n_clevr_val=200, seeds=1, tsne_grid=16, tsne3_grid=10),
+        n_clevr_val=200, seeds=1, tsne_grid=16, tsne3_grid=10, clevr_size=64),
     "small": Scale(
         "small", "every table and figure from the small presets, the best a 2-core CPU does in a few hours",
         GROUPS, "small", "clevr-small", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
@@ -256,10 +258,10 @@ def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tu
     # --- CLEVR-style scenes: Table 2
     if scale.clevr_preset:
         stages.append(Stage(
-            "data-clevr", "table2", "data", "CLEVR-style scenes (rendered, 128x128)",
-            (("gen-data", "clevr", p("data/clevr-train.h5"), "--n", str(scale.n_clevr_train), "--seed", "1", "--force",
+            "data-clevr", "table2", "data", f"CLEVR-style scenes (rendered, {scale.clevr_size}x{scale.clevr_size})",
+            (("gen-data", "clevr", p("data/clevr-train.h5"), "--n", str(scale.n_clevr_train), "--size", str(scale.clevr_size), "--seed", "1", "--force",
               "-q"),
-             ("gen-data", "clevr", p("data/clevr-val.h5"), "--n", str(scale.n_clevr_val), "--seed", "2", "--force", "-q")),
+             ("gen-data", "clevr", p("data/clevr-val.h5"), "--n", str(scale.n_clevr_val), "--size", str(scale.clevr_size), "--seed", "2", "--force", "-q")),
             (p("data/clevr-train.h5"), p("data/clevr-val.h5")), (), {"train_images": scale.n_clevr_train,
                                                                      "val_images": scale.n_clevr_val}))
         clevr_runs = []

@@ -32,10 +32,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.exists():
         raise SSLRError(f"{path}: no such checkpoint")
     if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).exists():
-                return read_checkpoint(path / name, map_location)
-        raise SSLRError(f"{path}: run directory has no best.pt or last.pt")
+        if checkpoint_file(path) == path:
+            raise SSLRError(f"{path}: run directory has no best.pt or last.pt")
+        path = checkpoint_file(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, unsafe globals: all mean "not ours"

@@ -145,7 +145,8 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
             if s.kind == "train":
                 extra = f"; {s.max_steps} steps" + ("" if s.est_seconds is None else f", ~{_fmt_minutes(s.est_seconds)}")
                 extra += ", side by side" if s.parallel and jobs > 1 else ""
-                extra += "; continue an interrupted run with --resume"
+                extra += "; continue an interrupted run with --resume" + (
+                    " (and without its --eval-data: the run keeps its held-out set)" if "--eval-data" in s.commands[0] else "")
             print(f"\n# stage {k}/{len(stages)} {s.name}: {s.title}{extra}")
             for line in s.shell():
                 print(line)

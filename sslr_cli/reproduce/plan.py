@@ -14,7 +14,7 @@ seconds per step on the 2-core machine the CPU scales were sized on; GPU scales 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sslr_cli.errors import SSLRError
@@ -97,6 +97,10 @@ class Scale:
     extra_train: tuple[str, ...] = ()  # appended to every `sslr train` line (the toy scale's widths)
     hidden: bool = False
     clevr_size: int = 128  # rendered CLEVR side in pixels (clevr-tiny works on 64)
+    # Learning curves: every circles training measures Table 1 on the scale's test files every
+    # ceil(steps / curve_points) steps and at the end (`sslr train --eval-every`): curve_points points, the
+    # last one at the end; the stage `curve` plots them. 0 = none. Set per scale in CURVE_POINTS below.
+    curve_points: int = 0
 
 
 SCALES: dict[str, Scale] = {
@@ -141,6 +145,11 @@ SCALES: dict[str, Scale] = {
         n_clevr_train=70000, n_clevr_val=15000, seeds=3, tsne_grid=16, tsne3_grid=10, parallel=False,
         val_fraction=0.05),
 }
+
+# Learning-curve points per scale; the demo has none (it must stay short), toy two (the tests exercise it).
+CURVE_POINTS = {"toy": 2, "tiny": 4, "small": 4, "paper": 20}
+for _name, _points in CURVE_POINTS.items():
+    SCALES[_name] = replace(SCALES[_name], curve_points=_points)
 
 
 def parse_only(text: str | None) -> tuple[str, ...] | None:
@@ -199,10 +208,16 @@ def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tu
         for gen in ("srn", "mlp"):
             run = p(f"runs/circles-{gen}/seed-{seed}")
             runs[gen].append(run)
+            curve, curve_settings = (), {}
+            if scale.curve_points > 0:  # Table 1 on the test files while training (outside the step timer)
+                every = max(1, -(-scale.steps[gen] // scale.curve_points))  # ceil: the last point is the end
+                curve = ("--eval-every", str(every), *(a for e in evals for a in ("--eval-data", e)))
+                curve_settings = {"eval_every": every}
             stages.append(train_stage(
                 f"train-{gen}-s{seed}", "table1", f"SSLR-{gen.upper()} on circles, seed {seed}",
-                p("data/circles-train.h5"), run, scale.preset, gen, scale.steps[gen], seed, vf, ("data-circles",),
-                {"train_images": scale.n_train, "val_fraction": scale.val_fraction}))
+                p("data/circles-train.h5"), run, scale.preset, gen, scale.steps[gen], seed, (*vf, *curve),
+                ("data-circles",), {"train_images": scale.n_train, "val_fraction": scale.val_fraction,
+                                    **curve_settings}))
     trained = tuple(s.name for s in stages if s.kind == "train")
     all_runs = [r for pair in zip(runs["srn"], runs["mlp"]) for r in pair]
     data_args = tuple(a for e in evals for a in ("--data", e))
@@ -212,6 +227,13 @@ def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tu
           "--force", "--json", *dev),),
         (p("results/table1.json"), p("figures/fig3-reconstruct.png")), trained,
         {"threshold": 0.1, "images_per_count": scale.n_eval}, stdout=p("results/table1.json")))
+    if scale.curve_points > 0:
+        stages.append(Stage(
+            "curve", "table1", "eval", "Learning curves: Table 1 on the test files while training",
+            (("reconstruct", "--curve", *all_runs, "--figure", p("figures/curve.png"), "--force", "--json"),),
+            (p("results/curve.json"), p("figures/curve.png")), trained,
+            {"threshold": 0.1, "points": scale.curve_points, "images_per_count": scale.n_eval},
+            stdout=p("results/curve.json")))
     pair = (runs["srn"][0], runs["mlp"][0])  # figures: seed 0 of each
     fig_needs = ("train-srn-s0", "train-mlp-s0")
     for name, title, argv, fig in (

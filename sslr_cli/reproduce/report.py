@@ -101,6 +101,26 @@ def table1_results(data: dict) -> dict:
             "paper": {name: {str(k): v for k, v in vals.items()} for name, vals in PAPER_TABLE1.items()}}
 
 
+def _seed_of(source: str, fallback: int) -> int:
+    """The seed of a run from its directory name (``runs/circles-srn/seed-0/metrics.jsonl``)."""
+    name = Path(source).parent.name if source.endswith(".jsonl") else Path(source).name
+    tail = name.removeprefix("seed-")
+    return int(tail) if tail.isdigit() else fallback
+
+
+def curve_results(data: dict) -> dict:
+    """Per generator, per seed: the eval points of its training (step, minutes, rates per count, MSE, ARI)."""
+    ours: dict[str, list[dict]] = {}
+    for i, run in enumerate(data["runs"]):
+        name = GENERATOR_NAMES.get(run.get("generator"), run.get("generator") or run["label"])
+        seeds = ours.setdefault(name, [])
+        seeds.append({"seed": _seed_of(run["source"], len(seeds)), "run": str(Path(run["source"]).parent),
+                      "points": [{"step": p["step"], "minutes": p["minutes"], "rates": p["rates"], "mse": p["mse"],
+                                  "ari": p.get("ari")} for p in run["points"]]})
+    counts = sorted({int(k) for runs in ours.values() for r in runs for p in r["points"] for k in p["rates"]})
+    return {"threshold": data["threshold"], "counts": counts, "figure": "figures/curve.png", "ours": ours}
+
+
 def figure_results(results_dir: Path) -> dict:
     out = {}
     for name in ("fig2", "fig4", "fig5", "fig6"):
@@ -237,6 +257,8 @@ def collect(out: Path, scale: Scale, stages: list[Stage], seeds: int) -> dict:
     rdir = out / "results"
     if "table1" in done and (d := _load(rdir / "table1.json")):
         results["table1"] = table1_results(d)
+    if "curve" in done and (d := _load(rdir / "curve.json")):
+        results["curve"] = curve_results(d)
     figs = figure_results(rdir)
     figs = {k: v for k, v in figs.items() if k in done}
     if figs:
@@ -291,6 +313,10 @@ def blocks(results: dict, out: Path) -> list[Block]:
                        path="figures/fig3-reconstruct.png"))
     else:
         b.append(Block("p", "Not run at this scale (or not finished)."))
+
+    curve = results.get("curve")
+    if curve:
+        b += curve_blocks(curve)
 
     figs = results.get("figures", {})
     b.append(Block("h2", "Figures 2, 4, 5, 6"))
@@ -362,6 +388,37 @@ def blocks(results: dict, out: Path) -> list[Block]:
     b.append(Block("p", "The equivalent commands (run by hand, they write the same files):"))
     b.append(Block("code", "\n".join(line for s in results["stages"] for line in s["commands"])))
     return b
+
+
+def curve_blocks(curve: dict) -> list[Block]:
+    """"Learning curves": one row per generator, seed and measured step; with several seeds also their
+    mean ± std at the steps every seed measured."""
+    ks = curve["counts"]
+    rows = []
+    for gen in ("SSLR-MLP", "SSLR-SRN", *(g for g in curve["ours"] if g not in GENERATOR_NAMES.values())):
+        runs = sorted(curve["ours"].get(gen, []), key=lambda r: r["seed"])
+        for r in runs:
+            for p in r["points"]:
+                rows.append((gen, str(r["seed"]), str(p["step"]), fmt(p["minutes"]),
+                             *[fmt(p["rates"].get(str(k))) for k in ks], fmt(p["mse"], 4)))
+        if len(runs) > 1:
+            steps = sorted(set.intersection(*({p["step"] for p in r["points"]} for r in runs)))
+            for step in steps:
+                pts = [next(p for p in r["points"] if p["step"] == step) for r in runs]
+                cells = []
+                for k in ks:
+                    mean, std = _mean_std([p["rates"].get(str(k)) for p in pts])
+                    cells.append(fmt(mean) + ("" if math.isnan(std) else f" ± {fmt(std)}"))
+                rows.append((gen, f"mean of {len(runs)}", str(step), fmt(_mean_std([p["minutes"] for p in pts])[0]),
+                             *cells, fmt(_mean_std([p["mse"] for p in pts])[0], 4)))
+    return [Block("h2", "Learning curves"),
+            Block("table", headers=("model", "seed", "step", "minutes", *(f"{k} circle{'s' if k != 1 else ''}" for k in ks),
+                                    "MSE"), rows=tuple(rows)),
+            Block("p", f"% of images completely disentangled (threshold {curve['threshold']:g}) on the Table 1 test "
+                       f"images, measured while training (`sslr train --eval-every`; the time of the measurement is "
+                       f"not training time); minutes of training; MSE per pixel. The last point is the end of training."),
+            Block("figure", "Learning curves: Table 1 against optimizer steps (top) and training minutes (bottom)",
+                  path=curve["figure"])]
 
 
 def _md_cell(text: str) -> str:

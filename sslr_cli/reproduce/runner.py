@@ -65,6 +65,9 @@ def train_argv(stage: Stage, fresh: bool, quiet: bool = False) -> list[str]:
     argv = list(stage.commands[0])
     run = Path(stage.run_dir)
     if not fresh and (run / "last.pt").exists():
+        while "--eval-data" in argv:  # a resumed run keeps the held-out set its checkpoint names
+            i = argv.index("--eval-data")
+            del argv[i : i + 2]
         argv.append("--resume")
     elif run.exists() and any(run.iterdir()):
         argv.append("--force")  # killed before its first checkpoint: nothing to continue from

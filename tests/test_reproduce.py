@@ -64,11 +64,41 @@ def test_only_keeps_the_groups_and_what_they_need(tmp_path):
     assert t3 == ["data-circles", "train-srn-s0", "data-iso", "match-cnn-s0", "match-mlp-s0", "match-srn-s0",
                   "match-srn-ri-s0", "table3"]  # SRN (r + init) starts from the circles SRN
     seeds = [s.name for s in build_plan(scale, tmp_path, seeds=2, only=parse_only("table1"))]
-    assert seeds == ["data-circles", "train-srn-s0", "train-mlp-s0", "train-srn-s1", "train-mlp-s1", "table1"]
+    assert seeds == ["data-circles", "train-srn-s0", "train-mlp-s0", "train-srn-s1", "train-mlp-s1", "table1", "curve"]
     with pytest.raises(SSLRError, match="--only"):
         parse_only("table9")
     with pytest.raises(SSLRError, match="--scale"):
         get_scale("huge")
+
+
+def test_curve_points_add_eval_flags_and_the_curve_stage(tmp_path):
+    scale = get_scale("toy")
+    stages = build_plan(scale, tmp_path, seeds=2, only=parse_only("table1"))
+    names = [s.name for s in stages]
+    trains = [s for s in stages if s.kind == "train"]
+    assert names.index("curve") > max(names.index(s.name) for s in trains)
+    curve = stages[names.index("curve")]
+    assert curve.group == "table1" and set(curve.needs) == {s.name for s in trains}
+    argv = curve.commands[0]
+    assert argv[:2] == ("reconstruct", "--curve") and set(s.run_dir for s in trains) <= set(argv)
+    assert curve.stdout == f"{tmp_path}/results/curve.json" and f"{tmp_path}/figures/curve.png" in argv
+    tests = [f"{tmp_path}/data/k{k}.h5" for k in scale.counts]
+    for s in trains:
+        argv = s.commands[0]
+        assert argv[argv.index("--eval-every") + 1] == str(scale.steps[s.settings["generator"]] // 2)  # toy: 2 points
+        assert [argv[i + 1] for i, a in enumerate(argv) if a == "--eval-data"] == tests
+    # ceil(steps / points): the last of the points is the end of training, none two steps before it
+    tiny = build_plan(get_scale("tiny"), tmp_path)
+    argv = next(s for s in tiny if s.name == "train-srn-s0").commands[0]
+    assert argv[argv.index("--eval-every") + 1] == "663" and get_scale("tiny").steps["srn"] == 2650
+    demo = build_plan(get_scale("demo"), tmp_path)  # the demo stays short: no curves
+    assert "curve" not in [s.name for s in demo] and not any("--eval-every" in s.commands[0] for s in demo)
+    # a resumed stage keeps the held-out set its checkpoint names (`sslr train` refuses --eval-data with --resume)
+    run = Path(trains[0].run_dir)
+    run.mkdir(parents=True)
+    (run / "last.pt").write_bytes(b"")
+    resumed = runner_mod.train_argv(trains[0], fresh=False)
+    assert "--resume" in resumed and "--eval-data" not in resumed and "--eval-every" in resumed
 
 
 def test_dry_run_prints_commands_the_cli_accepts(tmp_path):
@@ -81,6 +111,9 @@ def test_dry_run_prints_commands_the_cli_accepts(tmp_path):
         if argv[0] != "reproduce":
             parse_with_cli(argv)
     assert not (tmp_path / "o").exists()  # a dry run writes nothing
+    assert any("--eval-every 663 --eval-data" in line for line in lines)
+    assert any(line.startswith("sslr reconstruct --curve") and line.endswith("> " + str(tmp_path / "o/results/curve.json"))
+               for line in lines)
 
 
 def toy(out: Path, *extra: str) -> list[str]:
@@ -115,11 +148,35 @@ def test_report_numbers_equal_results_json(finished):
     assert all(s["done"] and s["seconds"] is not None for s in results["stages"])
 
 
+def test_curve_numbers_equal_the_runs_eval_lines(finished):
+    results = json.loads((finished / "results.json").read_text())
+    curve = results["curve"]
+    assert set(curve["ours"]) == {"SSLR-SRN", "SSLR-MLP"} and curve["counts"] == [1, 2, 3]
+    for gen, runs in curve["ours"].items():
+        (run,) = runs
+        assert run["seed"] == 0
+        lines = [json.loads(x) for x in (Path(run["run"]) / "metrics.jsonl").read_text().splitlines()]
+        evals = [x for x in lines if x.get("kind") == "eval"]
+        assert [p["step"] for p in run["points"]] == [x["step"] for x in evals] == [8, 16]
+        for p, x in zip(run["points"], evals):
+            assert p["rates"] == x["rates"] and p["mse"] == x["mse"] and p["minutes"] == x["elapsed_s"] / 60
+        # the last point is the end of training: the weights Table 1 measures, on the same files
+        assert run["points"][-1]["mse"] == pytest.approx(results["table1"]["ours"][gen]["mse"], rel=1e-5)
+    md = (finished / "report.md").read_text()
+    section = md.split("## Learning curves")[1].split("## ")[0]
+    assert md.index("## Table 1") < md.index("## Learning curves") < md.index("## Figures 2")
+    assert "![Learning curves" in section and "(figures/curve.png)" in section
+    p = curve["ours"]["SSLR-SRN"][0]["points"][0]
+    assert f"| SSLR-SRN | 0 | 8 | {fmt(p['minutes'])} | " + " | ".join(fmt(p["rates"][k]) for k in "123") in section
+    assert (finished / "figures/curve.png").stat().st_size > 0
+    assert (finished / "report.html").read_text().count("data:image/png;base64,") == 2  # Fig. 3 and the curves
+
+
 def test_rerun_skips_finished_stages_and_other_settings_need_force(finished):
     before = (finished / "runs/circles-srn/seed-0/last.pt").stat().st_mtime_ns
     result = cli.invoke(app, toy(finished))
     assert result.exit_code == 0, result.output
-    assert "already done, skipped: data-circles, train-srn-s0, train-mlp-s0, table1" in result.output
+    assert "already done, skipped: data-circles, train-srn-s0, train-mlp-s0, table1, curve" in result.output
     assert (finished / "runs/circles-srn/seed-0/last.pt").stat().st_mtime_ns == before
     result = cli.invoke(app, toy(finished, "--seeds", "2"))
     assert result.exit_code == 2 and "other settings" in result.output and "--force" in result.output
@@ -150,6 +207,12 @@ def test_resume_after_sigkill_gives_the_uninterrupted_tables(finished, tmp_path)
     assert ours["ours"] == {g: {**v, "runs": ref["ours"][g]["runs"]} for g, v in ref["ours"].items()} or \
         all(ours["ours"][g]["mean"] == ref["ours"][g]["mean"] and ours["ours"][g]["mse"] == ref["ours"][g]["mse"]
             for g in ref["ours"])
+    curves = json.loads((out / "results.json").read_text())["curve"]["ours"]
+    ref_curves = json.loads((finished / "results.json").read_text())["curve"]["ours"]
+    for gen, (run,) in ref_curves.items():  # the curve continues where it stopped: the same points
+        got = curves[gen][0]["points"]
+        assert [p["step"] for p in got] == [p["step"] for p in run["points"]]
+        assert [p["mse"] for p in got] == pytest.approx([p["mse"] for p in run["points"]], rel=1e-5)
 
 
 def test_a_stage_that_fails_halfway_is_not_marked_done(tmp_path, monkeypatch):

@@ -25,6 +25,10 @@ GROUPS = ("table1", "figures", "table3", "table2")  # what --only selects (plus 
 STEP_SECONDS = {("tiny", "srn"): 0.23, ("tiny", "mlp"): 0.19, ("small", "srn"): 0.54, ("small", "mlp"): 0.47,
                 ("clevr-tiny", "srn"): 0.58, ("clevr-tiny", "mlp"): 0.21}
 
+# Single-thread CPU seconds per image of one learning-curve measurement (benchmarks/eval_cost.py,
+# benchmarks/results/eval-cost-tiny.json; fp32 forward pass and the Table 1 / ARI statistics).
+EVAL_IMAGE_SECONDS = {("tiny", "srn"): 0.0095, ("tiny", "mlp"): 0.0091}
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -213,11 +217,16 @@ def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tu
                 every = max(1, -(-scale.steps[gen] // scale.curve_points))  # ceil: the last point is the end
                 curve = ("--eval-every", str(every), *(a for e in evals for a in ("--eval-data", e)))
                 curve_settings = {"eval_every": every}
-            stages.append(train_stage(
+                per = EVAL_IMAGE_SECONDS.get((scale.preset, gen))
+            stage = train_stage(
                 f"train-{gen}-s{seed}", "table1", f"SSLR-{gen.upper()} on circles, seed {seed}",
                 p("data/circles-train.h5"), run, scale.preset, gen, scale.steps[gen], seed, (*vf, *curve),
                 ("data-circles",), {"train_images": scale.n_train, "val_fraction": scale.val_fraction,
-                                    **curve_settings}))
+                                    **curve_settings})
+            if curve and per is not None and stage.est_seconds is not None:  # the measurements take time too
+                points = -(-scale.steps[gen] // every)
+                stage = replace(stage, est_seconds=stage.est_seconds + points * per * scale.n_eval * len(scale.counts))
+            stages.append(stage)
     trained = tuple(s.name for s in stages if s.kind == "train")
     all_runs = [r for pair in zip(runs["srn"], runs["mlp"]) for r in pair]
     data_args = tuple(a for e in evals for a in ("--data", e))

@@ -245,3 +245,19 @@ def test_piped_progress_is_one_line_per_event(capsys):
             bar.advance(job)
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and re.search(r"epoch 0: 1/4  loading$", lines[0]) and lines[1].endswith("epoch 0: 4/4  loading")
+
+
+def test_curve_table_lists_each_seed_and_their_mean_per_step():
+    from sslr_cli.reproduce.report import curve_blocks, curve_results
+
+    def run(seed, rates):
+        return {"label": f"SRN seed-{seed}", "source": f"o/runs/circles-srn/seed-{seed}/metrics.jsonl", "generator": "srn",
+                "points": [{"step": s, "minutes": s / 10, "r": 3, "rates": {"1": r}, "mse": 0.5, "ari": 0.1}
+                           for s, r in rates]}
+
+    curve = curve_results({"threshold": 0.1, "runs": [run(0, [(5, 10.0), (10, 20.0)]), run(1, [(5, 30.0)])]})
+    assert [r["seed"] for r in curve["ours"]["SSLR-SRN"]] == [0, 1] and curve["counts"] == [1]
+    table = next(b for b in curve_blocks(curve) if b.kind == "table")
+    assert table.rows == (("SSLR-SRN", "0", "5", "0.5", "10.0", "0.5000"), ("SSLR-SRN", "0", "10", "1.0", "20.0", "0.5000"),
+                          ("SSLR-SRN", "1", "5", "0.5", "30.0", "0.5000"),
+                          ("SSLR-SRN", "mean of 2", "5", "0.5", "20.0 ± 14.1", "0.5000"))  # only steps both measured

@@ -7,8 +7,8 @@ checkpoint alone. Every preset is defined here, in ``PRESETS`` (nothing is regis
   |S| = 16, D = 10, r = 10 -> 20 at epoch 20, Adam 3e-4, batch 64, summed squared error).
 - ``small`` / ``tiny``: narrower models for a 2-core CPU, sized by measurement (see README).
 - ``clevr-paper`` / ``clevr-small``: the CLEVR variant (App. B) at 128x128; ``clevr-tiny`` at 64x64.
-- ``match-paper`` / ``match-small`` / ``match-tiny``: the set-matching task (App. C); ``match-*-init``: the
-  reconstruction models their SSLR-SRN (r + init) starts from.
+- ``match-paper`` / ``match-small`` / ``match-tiny``: the set-matching task (App. C), with the widths of
+  ``paper`` / ``small`` / ``tiny``, so SSLR-SRN (r + init) starts from a circles run of that preset.
 
 This module knows no torch and no model: which generators exist (``ModelConfig.generator``) and
 what their own options are (``ModelConfig.generator_options``) is checked by
@@ -326,12 +326,14 @@ class MatchSettings:
 
 _MATCH_TRAIN = dict(task="match", batch_size=REFERENCE_BATCH, lr=5e-4, optimizer="rmsprop", late_epoch=-1)
 _MATCH_CPU_TRAIN = {**_MATCH_TRAIN, "lr": 2e-3, "epochs": 60}
-# CPU: each model at the better of the rates tried at match-tiny in 1000 steps (README "Table 3 on a CPU"),
-# r + init decoding 4 of the 32 images A per step (the decoder is most of a CPU step)
+# CPU: each model at the better of the rates tried in 1000 steps (README "Table 3 on a CPU"), r + init
+# decoding 4 of the 32 images A per step (the decoder is most of a CPU step). match-X has the widths of the
+# circles preset X, so `--init` from an X reconstruction run copies every weight of G and the decoder.
 _MATCH_CPU_EXTRA = MatchSettings(recon_images=4, cnn_lr=5e-4).to_extra()
-_MATCH_TINY = dict(encoder_width=8, decoder_width=16, agg_hidden=64, embed_dim=32, inner_steps=5)
-_MATCH_SMALL = dict(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64, inner_steps=5)
-_MATCH_INIT_TRAIN = dict(batch_size=32, lr=1e-2, late_epoch=-1, precision="bf16")
+_TINY_WIDTHS = dict(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64)
+_SMALL_WIDTHS = dict(encoder_width=32, decoder_width=64, agg_hidden=256)
+_MATCH_TINY = dict(**_TINY_WIDTHS, inner_steps=5)
+_MATCH_SMALL = dict(**_SMALL_WIDTHS, inner_steps=5)
 
 PRESETS: dict[str, RunConfig] = {
     "paper": RunConfig("paper", ModelConfig(), TrainConfig()),
@@ -343,12 +345,12 @@ PRESETS: dict[str, RunConfig] = {
     # (0.39 -> 0.23 s); use --precision fp32 on CPUs without bf16.
     "small": RunConfig(
         "small",
-        ModelConfig(encoder_width=32, decoder_width=64, agg_hidden=256),
+        ModelConfig(**_SMALL_WIDTHS),
         TrainConfig(batch_size=32, lr=6e-3, late_epoch=-1, precision="bf16"),
     ),
     "tiny": RunConfig(
         "tiny",
-        ModelConfig(encoder_width=16, decoder_width=32, agg_hidden=128, embed_dim=64),
+        ModelConfig(**_TINY_WIDTHS),
         TrainConfig(batch_size=32, lr=1e-2, late_epoch=-1, precision="bf16"),
     ),
     # CLEVR (Sec. 4.2, App. B, the reference run_reconstruct_clevr.py): 128x128 input, trunk 64 -> 512
@@ -382,18 +384,14 @@ PRESETS: dict[str, RunConfig] = {
     ),
     # Set matching: App. A's architecture, App. C.2's training (RMSprop 5e-4, batch 32, r = 5, step 0.1,
     # momentum 0.5, about 60 epochs). The CPU presets were sized by single-thread CPU step times
-    # (benchmarks/match_steps.py) to a step budget; match-*-init train the reconstruction model (circles)
-    # whose weights --init gives "SSLR-SRN (r + init)".
+    # (benchmarks/match_steps.py) and learning curves (benchmarks/match_curves.py) to a step budget;
+    # "SSLR-SRN (r + init)" starts (--init) from the circles SRN of the same-named preset.
     "match-paper": RunConfig("match-paper", ModelConfig(inner_steps=5), TrainConfig(epochs=60, **_MATCH_TRAIN),
                              MatchSettings().to_extra()),
     "match-small": RunConfig("match-small", ModelConfig(**_MATCH_SMALL),
                              TrainConfig(max_steps=6000, **_MATCH_CPU_TRAIN), _MATCH_CPU_EXTRA),
     "match-tiny": RunConfig("match-tiny", ModelConfig(**_MATCH_TINY),
                             TrainConfig(max_steps=1000, **_MATCH_CPU_TRAIN), _MATCH_CPU_EXTRA),
-    "match-small-init": RunConfig("match-small-init", ModelConfig(**_MATCH_SMALL),
-                                  TrainConfig(max_steps=1500, **_MATCH_INIT_TRAIN)),
-    "match-tiny-init": RunConfig("match-tiny-init", ModelConfig(**_MATCH_TINY),
-                                 TrainConfig(max_steps=500, **_MATCH_INIT_TRAIN)),
 }
 
 

@@ -322,7 +322,7 @@ def train(
     seed_everything(cfg.train.seed)
     state = TrainState.create(task.build_model(cfg).to(dev), cfg)
     if init is not None and saved is None:
-        load_matching_weights(state.model, dist.on_main(lambda: read_checkpoint(init)["model"]))
+        load_matching_weights(state.model, dist.on_main(lambda: read_checkpoint(init)["model"]), str(init))
     if saved is not None:
         state.load_state_dict(saved)
     run_dir.write_config(cfg)
@@ -342,12 +342,21 @@ def train(
                          on_progress).run()  # curves first: a clock checkpoint at an eval step then holds its line
 
 
-def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
-    """Copy the tensors of ``state`` whose names and shapes fit ``model``; return the names copied."""
+def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "the checkpoint") -> list[str]:
+    """Copy the tensors of ``state`` whose names and shapes fit ``model``; return the names copied.
+
+    Refuses (SSLRError) when they hold less than half of the model's parameter values: a checkpoint of
+    other widths would otherwise fit only a few biases and counters, and training would start, in
+    effect, from scratch while claiming an initialisation.
+    """
     own = model.state_dict()
     taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not taken:
-        raise SSLRError("--init: the checkpoint shares no weights with this model")
+    params = dict(model.named_parameters())
+    covered = sum(params[k].numel() for k in taken if k in params)
+    total = sum(p.numel() for p in params.values())
+    if not taken or covered < 0.5 * total:
+        raise SSLRError(f"--init {source}: its weights fit {covered} of this model's {total} parameter values "
+                        f"(names and shapes must match: train the initial model with the same widths)")
     own.update(taken)
     model.load_state_dict(own)
     return sorted(taken)

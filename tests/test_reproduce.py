@@ -61,8 +61,12 @@ def test_only_keeps_the_groups_and_what_they_need(tmp_path):
     figures = [s.name for s in build_plan(scale, tmp_path, only=parse_only("figures"))]
     assert figures == ["data-circles", "train-srn-s0", "train-mlp-s0", "fig2", "fig4", "fig5", "fig6"]
     t3 = [s.name for s in build_plan(scale, tmp_path, only=parse_only("table3"))]
-    assert t3 == ["data-circles", "train-srn-s0", "data-iso", "match-cnn-s0", "match-mlp-s0", "match-srn-s0",
-                  "match-srn-ri-s0", "table3"]  # SRN (r + init) starts from the circles SRN
+    models = ("cnn", "mlp", "srn", "srn-ri")
+    assert scale.seeds == 1 and scale.match_seeds == 3  # Table 3 over three seeds at tiny unless --seeds
+    assert t3 == ["data-circles", "train-srn-s0", "data-iso", *(f"match-{m}-s{k}" for k in range(3) for m in models),
+                  "table3"]  # SRN (r + init) starts from the circles SRN (seed 0)
+    t3_one = [s.name for s in build_plan(scale, tmp_path, seeds=1, only=parse_only("table3"))]
+    assert t3_one == ["data-circles", "train-srn-s0", "data-iso", *(f"match-{m}-s0" for m in models), "table3"]
     seeds = [s.name for s in build_plan(scale, tmp_path, seeds=2, only=parse_only("table1"))]
     assert seeds == ["data-circles", "train-srn-s0", "train-mlp-s0", "train-srn-s1", "train-mlp-s1", "table1", "curve"]
     with pytest.raises(SSLRError, match="--only"):

@@ -22,8 +22,12 @@ from sslr_cli.errors import SSLRError
 GROUPS = ("table1", "figures", "table3", "table2")  # what --only selects (plus the stages they need)
 
 # Single-thread CPU seconds per optimizer step, batch of the preset (README "Presets"; bench.py).
+# Set matching (fp32, benchmarks/match_steps.py): "srn-ri" is r + init decoding 4 images A (match-small: 8).
 STEP_SECONDS = {("tiny", "srn"): 0.23, ("tiny", "mlp"): 0.19, ("small", "srn"): 0.54, ("small", "mlp"): 0.47,
-                ("clevr-tiny", "srn"): 0.58, ("clevr-tiny", "mlp"): 0.21}
+                ("clevr-tiny", "srn"): 0.58, ("clevr-tiny", "mlp"): 0.21,
+                ("match-tiny", "cnn"): 0.034, ("match-tiny", "mlp"): 0.034, ("match-tiny", "srn"): 0.078,
+                ("match-tiny", "srn-ri"): 0.126, ("match-small", "cnn"): 0.083, ("match-small", "mlp"): 0.085,
+                ("match-small", "srn"): 0.167, ("match-small", "srn-ri"): 0.367}
 
 # Single-thread CPU seconds per image of one learning-curve measurement (benchmarks/eval_cost.py,
 # benchmarks/results/eval-cost-tiny.json; fp32 forward pass and the Table 1 / ARI statistics).
@@ -105,6 +109,9 @@ class Scale:
     # ceil(steps / curve_points) steps and at the end (`sslr train --eval-every`): curve_points points, the
     # last one at the end; the stage `curve` plots them. 0 = none. Set per scale in CURVE_POINTS below.
     curve_points: int = 0
+    # Table 3's seeds when --seeds is not given (None: ``seeds``): its runs are cheap next to Table 1's, and
+    # the paper reports them as mean ± std over three runs
+    match_seeds: int | None = None
 
 
 SCALES: dict[str, Scale] = {
@@ -131,9 +138,9 @@ SCALES: dict[str, Scale] = {
     "tiny": Scale(
         "tiny", "every table and figure from the tiny presets, about an hour on 2 CPU cores", GROUPS,
         "tiny", "clevr-tiny", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
-        steps={"srn": 2650, "mlp": 2650}, match_steps={"cnn": 1000, "mlp": 1000, "srn": 1000, "srn-ri": 1000},
-        n_iso_train=16000, n_iso_test=2000, clevr_steps={"srn": 600, "mlp": 600}, n_clevr_train=2000,
-        n_clevr_val=200, seeds=1, tsne_grid=16, tsne3_grid=10, clevr_size=64),
+        steps={"srn": 2650, "mlp": 2650}, match_steps={"cnn": 3000, "mlp": 3000, "srn": 3000, "srn-ri": 3000},
+        n_iso_train=64000, n_iso_test=4000, clevr_steps={"srn": 600, "mlp": 600}, n_clevr_train=2000,
+        n_clevr_val=200, seeds=1, tsne_grid=16, tsne3_grid=10, clevr_size=64, match_seeds=3),
     "small": Scale(
         "small", "every table and figure from the small presets, the best a 2-core CPU does in a few hours",
         GROUPS, "small", "clevr-small", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
@@ -190,12 +197,12 @@ def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tu
     stages: list[Stage] = []
 
     def train_stage(name, group, title, data, run, preset, generator, steps, seed, extra=(), needs=(),
-                    settings=None):
+                    settings=None, est_key=None):
         argv = ("train", data, "--preset", preset, "--generator", generator, "--out", run,
                 "--max-steps", str(steps), "--seed", str(seed), *extra, *scale.extra_train, *dev)
         return Stage(name, group, "train", title, (argv,), (f"{run}/best.pt", f"{run}/last.pt"), needs,
                      {"preset": preset, "generator": generator, "steps": steps, "seed": seed, **(settings or {})},
-                     parallel=True, est_seconds=_est(preset, generator, steps, scale.parallel))
+                     parallel=True, est_seconds=_est(*(est_key or (preset, generator)), steps, scale.parallel))
 
     # --- circles: data, SSLR-SRN and SSLR-MLP, Table 1 and Fig. 3, Fig. 2/4/5/6
     evals = [p(f"data/k{k}.h5") for k in scale.counts]
@@ -268,7 +275,8 @@ def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tu
         (p("data/iso-train.h5"), p("data/iso-test.h5")), (), {"train_pairs": scale.n_iso_train,
                                                               "test_pairs": scale.n_iso_test}))
     match_runs = []
-    for seed in range(n_seeds):
+    match_seeds = n_seeds if seeds is not None or scale.match_seeds is None else scale.match_seeds
+    for seed in range(match_seeds):
         for model in ("cnn", "mlp", "srn", "srn-ri"):
             run = p(f"runs/match-{model}/seed-{seed}")
             match_runs.append(run)
@@ -280,7 +288,8 @@ def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tu
                 needs += ("train-srn-s0",)
             stages.append(train_stage(
                 f"match-{model}-s{seed}", "table3", f"Set matching, {model.upper()}, seed {seed}", p("data/iso-train.h5"),
-                run, scale.preset, gen, scale.match_steps[model], seed, extra, needs, {"task": "match"}))
+                run, scale.preset, gen, scale.match_steps[model], seed, extra, needs, {"task": "match"},
+                est_key=(f"match-{scale.preset}", model)))
     stages.append(Stage(
         "table3", "table3", "eval", "Table 3: set matching (relative and L2 error)",
         (("match", *match_runs, "--data", p("data/iso-test.h5"), "--json", *dev),), (p("results/table3.json"),),

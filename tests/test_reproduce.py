@@ -265,3 +265,20 @@ def test_curve_table_lists_each_seed_and_their_mean_per_step():
     assert table.rows == (("SSLR-SRN", "0", "5", "0.5", "10.0", "0.5000"), ("SSLR-SRN", "0", "10", "1.0", "20.0", "0.5000"),
                           ("SSLR-SRN", "1", "5", "0.5", "30.0", "0.5000"),
                           ("SSLR-SRN", "mean of 2", "5", "0.5", "20.0 ± 14.1", "0.5000"))  # only steps both measured
+
+
+def test_table3_verdicts_compare_the_gap_with_the_seed_spread():
+    from sslr_cli.reproduce.report import verdicts
+
+    def row(model, mean, std):
+        return {"model": model, "runs": 3, "relative_error": {"mean": mean, "std": std}}
+
+    t3 = {"rows": [row("Naive CNNs", 50.0, 2.0), row("SSLR-MLP", 45.0, 1.0), row("SSLR-SRN", 44.0, 3.0),
+                   row("SSLR-SRN (r + init)", 46.0, float("nan"))]}
+    v = {x["claim"]: x for x in verdicts({"table3": t3})}
+    mlp = v["Table 3: set structure (SSLR-MLP) beats the naive CNN (relative error)"]
+    assert mlp["verdict"] == "holds" and "gap of 5.00 is larger than the larger spread" in mlp["detail"]
+    srn = v["Table 3: SSLR-SRN beats SSLR-MLP (relative error)"]
+    assert srn["verdict"] == "holds" and "gap of 1.00 is not larger than the larger spread" in srn["detail"]
+    ri = v["Table 3: the reconstruction loss and init improve SSLR-SRN (relative error)"]
+    assert ri["verdict"] == "does not hold" and "spread" not in ri["detail"]  # one run: no spread to compare

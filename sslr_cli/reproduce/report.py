@@ -214,13 +214,20 @@ def verdicts(results: dict) -> list[dict]:
     t3 = results.get("table3")
     if t3:
         rel = {r["model"]: r["relative_error"]["mean"] for r in t3["rows"]}
+        spread = {r["model"]: r["relative_error"].get("std") for r in t3["rows"]}
         for better, worse, claim in (("SSLR-MLP", "Naive CNNs", "set structure (SSLR-MLP) beats the naive CNN"),
                                      ("SSLR-SRN", "SSLR-MLP", "SSLR-SRN beats SSLR-MLP"),
                                      ("SSLR-SRN (r + init)", "SSLR-SRN", "the reconstruction loss and init improve SSLR-SRN")):
             if better in rel and worse in rel:
                 ok = rel[better] < rel[worse]
+                detail = f"{better} {fmt(rel[better], 2)} % vs {worse} {fmt(rel[worse], 2)} %"
+                stds = [x for x in (spread[better], spread[worse]) if x is not None and not math.isnan(x)]
+                if len(stds) == 2:  # seeds: is the gap larger than their spread?
+                    gap, sd = abs(rel[worse] - rel[better]), max(stds)
+                    detail += (f" (± {fmt(spread[better], 2)} / ± {fmt(spread[worse], 2)} over the seeds: the gap of "
+                               f"{fmt(gap, 2)} is {'larger' if gap > sd else 'not larger'} than the larger spread)")
                 v.append({"claim": f"Table 3: {claim} (relative error)", "verdict": "holds" if ok else "does not hold",
-                          "detail": f"{better} {fmt(rel[better], 2)} % vs {worse} {fmt(rel[worse], 2)} %"})
+                          "detail": detail})
     t2 = results.get("table2")
     if t2 and {"SSLR-SRN", "SSLR-MLP"} <= set(t2["ours"]):
         s, m = t2["ours"]["SSLR-SRN"], t2["ours"]["SSLR-MLP"]

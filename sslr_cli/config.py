@@ -391,7 +391,7 @@ PRESETS: dict[str, RunConfig] = {
     "match-small": RunConfig("match-small", ModelConfig(**_MATCH_SMALL),
                              TrainConfig(max_steps=6000, **_MATCH_CPU_TRAIN), _MATCH_CPU_EXTRA),
     "match-tiny": RunConfig("match-tiny", ModelConfig(**_MATCH_TINY),
-                            TrainConfig(max_steps=1000, **_MATCH_CPU_TRAIN), _MATCH_CPU_EXTRA),
+                            TrainConfig(max_steps=3000, **_MATCH_CPU_TRAIN), _MATCH_CPU_EXTRA),
 }
 
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -29,6 +31,61 @@ class ElementwiseAggregator(nn.Module):
         """S (B, n, D) -> (B, out_dim)."""
         h = self.mlp(s) / s.shape[1]
         return self.pool(h)
+
+    @torch.no_grad()
+    def squared_error(self, s: torch.Tensor, z: torch.Tensor) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """L(S) = ||H_agg(S) - z||^2 (summed over the batch) as a map S -> (L, grad_S L) with no autograd graph.
+
+        For SRN's graph-free inner steps (``SetRefiner``): the same operations as autograd's forward and
+        backward of ``(self(S) - z).pow(2).sum()``, written out. The forward keeps the post-ReLU
+        activations; dL/dH_agg = 2 (H_agg(S) - z); FSPool's backward scatters the piece weights through
+        the sort's indices (so ties go where autograd sends them); then back through the linear layers
+        (one matmul each) and the ReLU masks. The matmuls run in the dtype autocast would give them (the
+        surrounding autocast's, if it is on for S's device, else S's), every other operation in the
+        dtype of its inputs, as in the autograd path. The weights (cast and transposed) and FSPool's
+        piece weights for |S| = ``s.shape[1]`` are prepared once, here, for all the steps of a loop.
+        """
+        device = s.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) and s.dtype != torch.float64 else s.dtype
+        layers = []  # ("linear", W, W^T, b) | ("relu",)
+        for m in self.mlp:
+            if isinstance(m, nn.Linear):
+                w = m.weight.detach().to(dtype)
+                layers.append(("linear", w, w.t(), None if m.bias is None else m.bias.detach().to(dtype)))
+            elif isinstance(m, nn.ReLU):
+                layers.append(("relu",))
+            else:  # pragma: no cover - the MLP is built above from these two
+                raise TypeError(f"squared_error: no backward written for {type(m).__name__}")
+        n = s.shape[1]
+        piece = self.pool.piece_weights(n, s.device, dtype).detach().t()  # (n, C), as FSPool's forward broadcasts it
+        z = z.detach()
+        threshold_backward = torch.ops.aten.threshold_backward
+
+        def value_and_grad(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            b, _, d = s.shape
+            x = s.reshape(b * n, d).to(dtype)
+            relu_outputs = []
+            for layer in layers:
+                if layer[0] == "relu":
+                    x = torch.relu(x)
+                    relu_outputs.append(x)
+                else:
+                    x = x @ layer[2] if layer[3] is None else torch.addmm(layer[3], x, layer[2])
+            h = x.view(b, n, -1) / n
+            sorted_h, idx = h.sort(dim=1, descending=True)
+            out = (sorted_h * piece).sum(dim=1)
+            diff = out - z
+            loss = diff.pow(2).sum()
+            grad_h = torch.zeros_like(h).scatter_(1, idx, (2 * diff).to(out.dtype)[:, None, :] * piece)
+            dx = (grad_h / n).view(b * n, -1)
+            for layer in reversed(layers):
+                if layer[0] == "relu":
+                    dx = threshold_backward(dx, relu_outputs.pop(), 0)
+                else:
+                    dx = dx @ layer[1]
+            return loss, dx.view(b, n, d).to(s.dtype)
+
+        return value_and_grad
 
 
 def build_aggregator(kind: str, element_dim: int, out_dim: int, hidden: int, n_pieces: int) -> nn.Module:

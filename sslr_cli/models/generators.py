@@ -106,12 +106,24 @@ class SetRefiner(nn.Module):
             s = s0 if (graph_steps == steps and differentiable and s0.requires_grad) else _fresh_start(s0)
             velocity = None
             z_free = z.detach()
-            for _ in range(free_steps):  # no graph: nothing of these steps is kept for the backward pass
-                loss = (self.agg(s) - z_free).pow(2).sum()
-                (grad,) = torch.autograd.grad(loss, s)
-                velocity = grad if velocity is None else self.momentum * velocity + grad
-                s = _fresh_start(s - self.lr * velocity)
-                losses.append(loss.detach())
+            objective = getattr(self.agg, "squared_error", None) if differentiable and free_steps else None
+            if objective is not None:  # H_agg's own graph-free value and gradient, in place
+                with torch.no_grad():
+                    value_and_grad = objective(s, z_free)
+                    s = s.detach().clone()
+                    for _ in range(free_steps):
+                        loss, grad = value_and_grad(s)
+                        velocity = grad if velocity is None else velocity.mul_(self.momentum).add_(grad)
+                        s.sub_(self.lr * velocity)
+                        losses.append(loss)
+                s = _fresh_start(s)
+            else:
+                for _ in range(free_steps):  # no graph: nothing of these steps is kept for the backward pass
+                    loss = (self.agg(s) - z_free).pow(2).sum()
+                    (grad,) = torch.autograd.grad(loss, s)
+                    velocity = grad if velocity is None else self.momentum * velocity + grad
+                    s = _fresh_start(s - self.lr * velocity)
+                    losses.append(loss.detach())
             if graph_steps and free_steps:
                 velocity = velocity.detach()
             for _ in range(graph_steps):

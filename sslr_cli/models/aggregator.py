@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from sslr_cli.models.fspool import FSPool
+from sslr_cli.models.fspool import FSPool, sort_descending
 from sslr_cli.models.relation_encoder import RelationAggregator
 
 
@@ -39,7 +39,7 @@ class ElementwiseAggregator(nn.Module):
         For SRN's graph-free inner steps (``SetRefiner``): the same operations as autograd's forward and
         backward of ``(self(S) - z).pow(2).sum()``, written out. The forward keeps the post-ReLU
         activations; dL/dH_agg = 2 (H_agg(S) - z); FSPool's backward scatters the piece weights through
-        the sort's indices (so ties go where autograd sends them); then back through the linear layers
+        the sort's indices (``fspool.sort_descending``: ties go where autograd sends them for |S| <= 16); then back through the linear layers
         (one matmul each) and the ReLU masks. The matmuls run in the dtype autocast would give them (the
         surrounding autocast's, if it is on for S's device, else S's), every other operation in the
         dtype of its inputs, as in the autograd path. The weights (cast and transposed) and FSPool's
@@ -62,6 +62,10 @@ class ElementwiseAggregator(nn.Module):
         threshold_backward = torch.ops.aten.threshold_backward
 
         def value_and_grad(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.autocast(device, enabled=False):  # the dtypes are chosen above: no per-op autocast dispatch
+                return _value_and_grad(s)
+
+        def _value_and_grad(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             b, _, d = s.shape
             x = s.reshape(b * n, d).to(dtype)
             relu_outputs = []
@@ -72,7 +76,7 @@ class ElementwiseAggregator(nn.Module):
                 else:
                     x = x @ layer[2] if layer[3] is None else torch.addmm(layer[3], x, layer[2])
             h = x.view(b, n, -1) / n
-            sorted_h, idx = h.sort(dim=1, descending=True)
+            sorted_h, idx = sort_descending(h)
             out = (sorted_h * piece).sum(dim=1)
             diff = out - z
             loss = diff.pow(2).sum()

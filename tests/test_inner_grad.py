@@ -13,6 +13,8 @@ from sslr_cli.config import ModelConfig, parse_inner_grad
 from sslr_cli.errors import SSLRError
 from sslr_cli.models import SetAutoencoder, SetRefiner
 from sslr_cli.models.aggregator import ElementwiseAggregator
+from sslr_cli.models.fspool import sort_descending
+from sslr_cli.models.relation_encoder import RelationAggregator
 
 
 def outer_step(cfg: ModelConfig, x: torch.Tensor, seed: int = 0, bf16: bool = False, state: dict | None = None):
@@ -200,3 +202,96 @@ def test_fp32_refinement_keeps_whole_model_gradients_close_to_fp32_after_some_tr
     ref, mixed = group_grads(m_ref), group_grads(m_fp32)
     for name in ref:
         assert F.cosine_similarity(ref[name], mixed[name], dim=0) > 0.99, name
+
+
+# ----------------------------------------------------------------------------- the graph-free inner steps' fast path
+def autograd_value_and_grad(agg, s, z):
+    s = s.detach().requires_grad_(True).clone()
+    loss = (agg(s) - z).pow(2).sum()
+    return loss.detach(), torch.autograd.grad(loss, s)[0]
+
+
+def with_ties(s: torch.Tensor) -> torch.Tensor:
+    """Equal elements tie in every feature that FSPool sorts."""
+    s = s.clone()
+    if s.shape[1] > 1:
+        s[:, 1] = s[:, 0]
+        s[0, -1] = s[0, 0]
+    return s
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 16, 20])
+def test_fast_value_and_gradient_is_autograds_also_at_ties(n):
+    torch.manual_seed(n)
+    agg = ElementwiseAggregator(3, 8, 16, 5)
+    s, z = with_ties(torch.randn(4, n, 3)), torch.randn(4, 8)
+    loss, grad = agg.squared_error(s, z)(s)
+    ref_loss, ref_grad = autograd_value_and_grad(agg, s, z)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=0)
+    if n > 16:  # torch's sort orders ties its own way beyond 16 elements: compare away from them
+        ref_grad, grad = ref_grad[:, 2:-1], grad[:, 2:-1]
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-7)
+    if 1 < n <= 16:  # the tied elements get different piece weights: a tie sent the other way would fail above
+        assert not torch.allclose(ref_grad[:, 0], ref_grad[:, 1])
+
+
+@pytest.mark.parametrize("n", [3, 16])
+def test_fast_value_and_gradient_follows_bf16_autocast(n):
+    torch.manual_seed(0)
+    agg = ElementwiseAggregator(3, 8, 16, 5)
+    s, z = with_ties(torch.randn(4, n, 3)).bfloat16(), torch.randn(4, 8).bfloat16()  # as H_set, H_embed give them
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, grad = agg.squared_error(s, z)(s)
+        ref_loss, ref_grad = autograd_value_and_grad(agg, s, z)
+    assert loss.dtype == ref_loss.dtype == grad.dtype == torch.bfloat16
+    torch.testing.assert_close(loss, ref_loss, rtol=1.6e-2, atol=0)
+    torch.testing.assert_close(grad, ref_grad, rtol=1.6e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_sort_descending_is_torchs_sort_with_ties_signed_zeros_and_infinities(dtype):
+    x = torch.randn(3, 16, 5, generator=torch.Generator().manual_seed(2)).to(dtype)
+    x[:, 2] = x[:, 7]
+    x[:, 4], x[:, 9] = 0.0, -0.0
+    x[0, 3], x[1, 5], x[2, 1], x[2, 11] = float("inf"), -float("inf"), 1e-40, -1e-40
+    values, idx = sort_descending(x)
+    ref = x.sort(dim=1, descending=True)
+    assert torch.equal(values, ref.values) and torch.equal(idx, ref.indices)
+    y = torch.randn(2, 40, 3).to(dtype)
+    y[:, 5] = y[:, 30]
+    values, idx = sort_descending(y)
+    assert torch.equal(values, y.sort(dim=1, descending=True).values) and torch.equal(y.gather(1, idx), values)
+    assert torch.equal(idx.sort(dim=1).values, torch.arange(40)[None, :, None].expand(2, 40, 3))
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_fast_graph_free_steps_refine_to_the_unrolled_set(monkeypatch, bf16):
+    torch.manual_seed(3)
+    agg = ElementwiseAggregator(10, 16, 32, 20)
+    calls = []
+    original = agg.squared_error
+    monkeypatch.setattr(agg, "squared_error", lambda s, z: calls.append(s.shape) or original(s, z))
+    s0, z = torch.randn(4, 16, 10), torch.randn(4, 16, requires_grad=True)
+    out = {}
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        if bf16:
+            s0, z = s0.bfloat16(), z.bfloat16()
+        for mode in ("unrolled", "implicit", "truncated:2"):
+            calls.clear()
+            out[mode] = SetRefiner(agg, 6, 0.1, 0.5, mode).train()(s0, z)
+            assert len(calls) == (mode != "unrolled"), mode  # the fast path runs the graph-free steps
+    ref = out["unrolled"]
+    for mode in ("implicit", "truncated:2"):
+        tol = dict(rtol=1.6e-2, atol=1e-2) if bf16 else dict(rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(out[mode].set, ref.set, **tol)
+        torch.testing.assert_close(out[mode].inner_losses, ref.inner_losses, rtol=tol["rtol"], atol=0)
+        assert out[mode].set.requires_grad
+
+
+def test_an_aggregator_without_a_fast_path_keeps_the_autograd_steps():
+    torch.manual_seed(5)
+    agg = RelationAggregator(3, 8, 16, 5)
+    assert not hasattr(agg, "squared_error")
+    s0, z = torch.randn(2, 4, 3), torch.randn(2, 8, requires_grad=True)
+    sets = {mode: SetRefiner(agg, 4, 0.05, 0.5, mode).train()(s0, z).set for mode in ("unrolled", "implicit", "truncated:1")}
+    assert torch.equal(sets["implicit"], sets["unrolled"]) and torch.equal(sets["truncated:1"], sets["unrolled"])

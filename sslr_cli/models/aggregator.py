@@ -47,17 +47,26 @@ class ElementwiseAggregator(nn.Module):
         """
         device = s.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) and s.dtype != torch.float64 else s.dtype
+        n = s.shape[1]
+        # For |S| a power of two, 1/|S| (and the loss's factor 2) is folded into the last layer and the
+        # piece weights: scaling by a power of two commutes with rounding, so the results are the same.
+        fold = n & (n - 1) == 0
         layers = []  # ("linear", W, W^T, b) | ("relu",)
+        linears = [m for m in self.mlp if isinstance(m, nn.Linear)]
         for m in self.mlp:
             if isinstance(m, nn.Linear):
                 w = m.weight.detach().to(dtype)
-                layers.append(("linear", w, w.t(), None if m.bias is None else m.bias.detach().to(dtype)))
+                bias = None if m.bias is None else m.bias.detach().to(dtype)
+                if fold and m is linears[-1]:
+                    layers.append(("linear", w, (w / n).t(), None if bias is None else bias / n))
+                else:
+                    layers.append(("linear", w, w.t(), bias))
             elif isinstance(m, nn.ReLU):
                 layers.append(("relu",))
             else:  # pragma: no cover - the MLP is built above from these two
                 raise TypeError(f"squared_error: no backward written for {type(m).__name__}")
-        n = s.shape[1]
         piece = self.pool.piece_weights(n, s.device, dtype).detach().t()  # (n, C), as FSPool's forward broadcasts it
+        piece_grad = piece * (2 / n) if fold else piece
         z = z.detach()
         threshold_backward = torch.ops.aten.threshold_backward
 
@@ -71,17 +80,18 @@ class ElementwiseAggregator(nn.Module):
             relu_outputs = []
             for layer in layers:
                 if layer[0] == "relu":
-                    x = torch.relu(x)
-                    relu_outputs.append(x)
+                    relu_outputs.append(x.relu_())
                 else:
                     x = x @ layer[2] if layer[3] is None else torch.addmm(layer[3], x, layer[2])
-            h = x.view(b, n, -1) / n
+            h = x.view(b, n, -1) if fold else x.view(b, n, -1) / n
             sorted_h, idx = sort_descending(h)
             out = (sorted_h * piece).sum(dim=1)
             diff = out - z
             loss = diff.pow(2).sum()
-            grad_h = torch.zeros_like(h).scatter_(1, idx, (2 * diff).to(out.dtype)[:, None, :] * piece)
-            dx = (grad_h / n).view(b * n, -1)
+            g = diff.to(out.dtype) if fold else (2 * diff).to(out.dtype)
+            # idx permutes each feature's n values, so every entry of grad_h is written
+            grad_h = torch.empty_like(h).scatter_(1, idx, g[:, None, :] * piece_grad)
+            dx = grad_h.view(b * n, -1) if fold else (grad_h / n).view(b * n, -1)
             for layer in reversed(layers):
                 if layer[0] == "relu":
                     dx = threshold_backward(dx, relu_outputs.pop(), 0)

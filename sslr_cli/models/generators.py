@@ -64,6 +64,13 @@ class SetRefiner(nn.Module):
       gradient (the fixed point does not depend on it). The forward pass still takes r inner gradients
       (graph-free), so the step time still grows with r, more slowly than unrolled's.
 
+    Graph-free steps in training (the first r - 1 of ``implicit``, the first r - K of ``truncated:K``)
+    use the aggregator's ``squared_error(S, z)`` where it has one (``ElementwiseAggregator``): its
+    value and gradient written out with plain tensor ops, no autograd graph, and the momentum update
+    in place. They are autograd's values (the tests compare them, ties included); an aggregator
+    without it (``RelationAggregator``) keeps the autograd steps. Evaluation (no training graph) and
+    ``unrolled`` run the autograd loop as before.
+
     ``precision``: ``"fp32"`` runs the loop (H_agg, FSPool, the inner gradient) in float32 even inside
     a bf16/fp16 autocast region, so only the trunk and decoder run in low precision; ``"autocast"``
     leaves the loop to the surrounding autocast. The refined set is then float32.

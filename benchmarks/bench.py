@@ -205,7 +205,61 @@ print(json.dumps({"cpu_s": sorted(times)[len(times) // 2], "cpu_s_min": min(time
 """
 
 
-def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch: int, reps: int, out: Path | None) -> None:
+INTERLEAVED_SCRIPT = r"""
+import json, sys, time
+import torch
+torch.set_num_threads(1)
+from dataclasses import replace
+from sslr_cli.config import get_preset
+from sslr_cli.data.loader import to_float_images
+from sslr_cli.engine.device import autocast
+from sslr_cli.engine.tasks import reconstruction_loss
+from sslr_cli.models import SetAutoencoder
+
+preset, configs, batch, reps = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+base = get_preset(preset)
+dev = torch.device("cpu")
+x = None
+runs = []
+for mode, r in configs:
+    torch.manual_seed(0)
+    grad_mode, _, refine = mode.partition("+")
+    cfg = replace(base.model, generator="srn", inner_steps=r, inner_grad=grad_mode, refine_precision=refine or base.model.refine_precision)
+    model = SetAutoencoder(cfg).train()
+    runs.append((model, torch.optim.Adam(model.parameters(), 1e-3)))
+    if x is None:
+        x = to_float_images(torch.randint(0, 256, (batch, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8))
+
+def step(model, opt):
+    with autocast(dev, base.train.precision):
+        _, rec = model(x)
+    loss = reconstruction_loss(rec.image, x, "sse")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+for run in runs:
+    step(*run)  # warm-up
+times = [[] for _ in runs]
+for _ in range(reps):  # one step of each configuration in turn: a change in the machine's load hits all alike
+    for run, ts in zip(runs, times):
+        t = time.process_time(); step(*run); ts.append(time.process_time() - t)
+print(json.dumps([sorted(ts)[len(ts) // 2] for ts in times]))
+"""
+
+
+def interleaved_times(preset: str, configs: list[tuple[str, int]], batch: int, reps: int) -> list[float] | None:
+    """Median one-thread CPU s/step of each (mode, r), all models in one process, stepped in turn."""
+    proc = subprocess.run([sys.executable, "-c", INTERLEAVED_SCRIPT, preset, json.dumps(configs), str(batch), str(reps)],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if proc.returncode != 0:
+        console.print(f"  interleaved {preset}: failed: {proc.stderr.strip().splitlines()[-1][:80]}", highlight=False)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch: int, reps: int, out: Path | None,
+                     interleave: bool = False) -> None:
     """SRN's training step per way of differentiating the inner loop (--inner-grad), one fresh process each.
 
     Time: median one-thread CPU time (time.process_time) of ``reps`` steps after a warm-up, so other work on
@@ -216,20 +270,29 @@ def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch:
     """
     table = Table(title=f"SRN training step by --inner-grad, batch {batch}, the preset's precision "
                         f"(median of {reps}; one-thread CPU time; peak RSS added by the step)")
-    for col in ("preset", "inner grad", "r", "CPU s/step", "peak RSS MB over baseline", "graph MB"):
+    for col in ("preset", "inner grad", "r", "CPU s/step", "CPU s/step interleaved", "peak RSS MB over baseline", "graph MB"):
         table.add_column(col, justify="right")
     rows = []
     for preset in presets:
+        configs = [(mode, r) for mode in modes for r in rs]
+        inter = interleaved_times(preset, configs, batch, max(reps, 5)) if interleave else None
+        if inter is not None:
+            console.print(f"  interleaved {preset}: " + ", ".join(f"{m}/r={r} {t:.3f} s" for (m, r), t in zip(configs, inter)), highlight=False)
+        inter_of = dict(zip(configs, inter)) if inter is not None else {}
         for mode in modes:
             for r in rs:
                 proc = subprocess.run([sys.executable, "-c", INNER_GRAD_SCRIPT, preset, mode, str(r), str(batch), str(reps)],
                                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
                 if proc.returncode != 0:
-                    table.add_row(preset, mode, str(r), "failed: " + proc.stderr.strip().splitlines()[-1][:60], "", "")
+                    table.add_row(preset, mode, str(r), "failed: " + proc.stderr.strip().splitlines()[-1][:60], "", "", "")
                     continue
                 m = json.loads(proc.stdout.strip().splitlines()[-1])
+                if (mode, r) in inter_of:
+                    m["cpu_s_interleaved"] = inter_of[mode, r]
                 rows.append({"preset": preset, "inner_grad": mode, "r": r, "batch": batch, **m})
-                table.add_row(preset, mode, str(r), f"{m['cpu_s']:.3f}", f"{m['peak_mb']:.0f}", f"{m['graph_mb']:.1f}")
+                table.add_row(preset, mode, str(r), f"{m['cpu_s']:.3f}",
+                              f"{m['cpu_s_interleaved']:.3f}" if "cpu_s_interleaved" in m else "-",
+                              f"{m['peak_mb']:.0f}", f"{m['graph_mb']:.1f}")
                 console.print(f"  measured {preset}/{mode}/r={r}: {m['cpu_s']:.3f} s, +{m['peak_mb']:.0f} MB, graph {m['graph_mb']:.1f} MB", highlight=False)
     console.print(table)
     if out is not None:
@@ -237,6 +300,8 @@ def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch:
         out.write_text(json.dumps({"cpu_cores": os.cpu_count(), "threads": 1, "time": "median time.process_time per step",
                                    "memory": "ru_maxrss peak minus ru_maxrss before the first step (fresh process per row)",
                                    "graph": "MiB of distinct storages saved for backward by one forward (saved_tensors_hooks)",
+                                   "time_interleaved": "median time.process_time per step, every (mode, r) of a preset in one "
+                                                       "process, stepped in turn (reps = max(--reps, 5))",
                                    "rows": rows}, indent=1) + "\n")
 
 
@@ -252,6 +317,8 @@ def main() -> None:
     ap.add_argument("--inner-grad-r", default="10,20,40")
     ap.add_argument("--inner-grad-presets", default="tiny,small")
     ap.add_argument("--inner-grad-out", default=None, help="also write the --inner-grad rows to this JSON file")
+    ap.add_argument("--inner-grad-interleave", action="store_true",
+                    help="also time every (mode, r) of a preset in one process, stepped in turn (comparisons robust to load changes)")
     args = ap.parse_args()
     console.print(f"[bold]sslr bench[/bold] on {os.cpu_count()} CPU cores, python {sys.version.split()[0]}")
     if args.only in (None, "data"):
@@ -268,7 +335,7 @@ def main() -> None:
     if args.only in (None, "inner-grad"):
         bench_inner_grad(args.inner_grad_presets.split(","), args.inner_grad_modes.split(","),
                          [int(r) for r in args.inner_grad_r.split(",")], batch=32, reps=args.reps,
-                         out=Path(args.inner_grad_out) if args.inner_grad_out else None)
+                         out=Path(args.inner_grad_out) if args.inner_grad_out else None, interleave=args.inner_grad_interleave)
     clevr = ROOT / "benchmarks" / "bench_clevr.py"
     if args.only in (None, "clevr") and clevr.exists():
         subprocess.run([sys.executable, str(clevr)], cwd=ROOT, check=False)

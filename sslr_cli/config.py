@@ -113,6 +113,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 50  # steps between metrics.jsonl lines
     compile: bool = False  # torch.compile the parts outside SRN's inner loop (engine/compile.py)
+    cuda_graphs: bool = False  # capture the training step in a CUDA graph and replay it (engine/cuda_graphs.py)
     sync_bn: bool = True  # under torchrun: batch-norm statistics over the global batch (engine/sync_bn.py)
     checkpoint_minutes: float = 10.0  # last.pt rewritten mid-epoch this often (wall time); 0 = only at epoch ends
     checkpoint_steps: int = 0  # ... and/or every this many optimizer steps; 0 = not by steps

@@ -67,6 +67,7 @@ def train_command(
     recon_weight: Optional[float] = typer.Option(None, "--recon-weight", help="--task match: add the reconstruction loss with this weight (the paper's 'SSLR-SRN (r + init)': 1, with --init)."),
     extra: Optional[List[str]] = typer.Option(None, "--extra", help="--task match setting KEY=VALUE (repeatable): loc_dim, att_dim (default 5), match_weight (0.3125), cnn_lr (1e-5)."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model outside SRN's inner loop (opt-in; mainly for CUDA)."),
+    cuda_graphs: Optional[bool] = typer.Option(None, "--cuda-graphs/--no-cuda-graphs", help="CUDA only: capture the training step (forward with SRN's inner loop, backward, optimizer step) in a CUDA graph and replay it; --task reconstruct, one process, bf16 or fp32, not with --compile. Untested on a GPU so far (see README)."),
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="Under torchrun: batch-norm statistics over the global batch (default) or per rank."),
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Every N optimizer steps and at the end, measure Table 1 (threshold 0.1 and 0.5), MSE and ARI on held-out circles into metrics.jsonl (circles reconstruction runs); evaluation time is not training time (--max-minutes, elapsed_s). Plot with 'sslr reconstruct --curve'."),
     eval_images: Optional[int] = typer.Option(None, "--eval-images", help="--eval-every: held-out images per circle count 1..5, made from fixed seeds, the same for every run (default 200)."),
@@ -88,7 +89,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
                   seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None,
                   gen_opt=None, checkpoint_minutes=None, checkpoint_steps=None, eval_every=None, eval_images=None,
-                  eval_data=None, keep_every=None, inner_grad=None, refine_precision=None):
+                  eval_data=None, keep_every=None, inner_grad=None, refine_precision=None, cuda_graphs=None):
     if seeds is not None:  # first, while locals() are exactly the options
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
@@ -124,6 +125,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                    lr_schedule=lr_schedule, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
                    late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
                    val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn,
+                   cuda_graphs=cuda_graphs,
                    checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
                    eval_every=eval_every, eval_images=eval_images, keep_every=keep_every,
                    eval_data=tuple(str(p.resolve()) for p in eval_data) if eval_data else None),
@@ -149,7 +151,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
             result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
                                      device=device, init=init, on_progress=on_progress,
                                      resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps,
-                                                           compile=compile_, checkpoint_minutes=checkpoint_minutes,
+                                                           compile=compile_, cuda_graphs=cuda_graphs,
+                                                           checkpoint_minutes=checkpoint_minutes,
                                                            checkpoint_steps=checkpoint_steps,
                                                            eval_every=eval_every, keep_every=keep_every))
         except KeyboardInterrupt:  # a second Ctrl-C: stopped mid-step, nothing written since the last checkpoint

@@ -58,7 +58,13 @@ class TrainState:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        capturable = [g.get("capturable") for g in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])
+        for group, own in zip(self.optimizer.param_groups, capturable):  # a --cuda-graphs run saves capturable
+            if own is not None:  # groups and a device-side lr: the run that loads them chooses for itself
+                group["capturable"] = own
+            if torch.is_tensor(group["lr"]):
+                group["lr"] = float(group["lr"])
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
         self.best_val, self.elapsed = state["best_val"], state["elapsed"]
         torch.set_rng_state(state["rng"])

@@ -31,7 +31,7 @@ from sslr_cli.errors import SSLRError
 __all__ = ["train", "TrainResult", "TrainHook", "TrainLoop", "Distributed", "TrainingDiverged", "evaluate_loss",
            "load_training_data", "load_matching_weights", "load_model", "make_optimizer", "optimizer_step"]
 
-RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile",  # what a resumed run may change
+RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile", "cuda_graphs",  # what a resumed run may change
                     "checkpoint_minutes", "checkpoint_steps", "eval_every", "keep_every")
 
 
@@ -183,6 +183,7 @@ class TrainLoop:
     on_progress: Callable[[dict[str, Any]], None] | None = None
     stopped: str = "finished"  # "finished", "time budget", "step budget", "terminated", "interrupted" or a hook's reason
     r: int | None = None  # r of the latest step, kept in checkpoints: the analysis commands evaluate at it
+    graphed: Any = None  # --cuda-graphs: a cuda_graphs.GraphedTrainStep that takes the whole step
 
     def stop(self, reason: str) -> None:
         """End the run after this step; last.pt records the position, so --resume continues exactly.
@@ -209,18 +210,24 @@ class TrainLoop:
         return value
 
     def train_step(self, batch: dict[str, torch.Tensor], r: int, lr: float) -> float:
+        if self.graphed is not None:  # forward, backward and optimizer step are one graph replay
+            return self._loss_value(self.graphed(self.net, batch, r, lr))
         pin = self.device.type == "cuda"  # page-locked batches make the host-to-GPU copies asynchronous
         # index_select's output is pageable even from a pinned source, so the batch itself is pinned
         batch = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) for k, v in batch.items()}
         self.state.set_lr(lr)  # the schedule is a function of the step: resume needs no state
         with autocast(self.device, self.cfg.train.precision):
             loss = self.task.loss(self.net, batch, self.cfg, r)
+        value = self._loss_value(loss)
+        optimizer_step(loss, self.state.optimizer, self.state.scaler)
+        return value
+
+    def _loss_value(self, loss: torch.Tensor) -> float:
         value = self.dist.mean(loss.detach())  # the global batch's loss, the same on every rank
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"training stopped: non-finite loss ({value}) at epoch {self.state.epoch} step {self.state.step}; "
                 f"the last good checkpoint is {self.run_dir.path / 'last.pt'} (try a lower --lr)")
-        optimizer_step(loss, self.state.optimizer, self.state.scaler)
         return value
 
     def run(self) -> TrainResult:
@@ -309,7 +316,13 @@ def train(
     cfg.validate()
     task = get_task(cfg.train.task)
     dev = resolve_device(device)
+    if cfg.train.cuda_graphs:
+        from sslr_cli.engine.cuda_graphs import check_cuda_graphs
+
+        check_cuda_graphs(cfg, dev, dist.world_size)
     train_t, val_t, image_size = load_training_data(task, cfg, data, val)
+    if cfg.train.cuda_graphs:
+        check_cuda_graphs(cfg, dev, dist.world_size, next(iter(train_t.values())).shape[0])
     if image_size != cfg.model.image_size:
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
     from sslr_cli.experiments.curves import curve_hooks  # --eval-every / --keep-every (checked before the run starts)
@@ -337,9 +350,14 @@ def train(
         raise SSLRError(f"{data}: fewer training images than one batch of {cfg.train.batch_size}")
     from sslr_cli.engine.preemption import Preemption  # (it subclasses TrainHook)
 
+    graphed = None
+    if cfg.train.cuda_graphs:
+        from sslr_cli.engine.cuda_graphs import GraphedTrainStep
+
+        graphed = GraphedTrainStep(task, cfg, state.optimizer, dev)
     with run_dir, Preemption(cfg) as preemption:  # SIGTERM/SIGINT and last.pt on a clock
         return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*curves, preemption, *hooks),
-                         on_progress).run()  # curves first: a clock checkpoint at an eval step then holds its line
+                         on_progress, graphed=graphed).run()  # curves first: a clock checkpoint at an eval step then holds its line
 
 
 def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "the checkpoint") -> list[str]:

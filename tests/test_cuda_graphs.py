@@ -1,0 +1,81 @@
+"""--cuda-graphs (engine/cuda_graphs.py): what it refuses, on a CPU where capture does not apply.
+
+The capture itself needs a GPU; these tests check the refusals (one line, exit code 2, the option named)
+and the optimizer plumbing that also runs on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from conftest import one_line_error, run, tiny_run
+from sslr_cli.engine.cuda_graphs import GraphedTrainStep, check_cuda_graphs, make_capturable
+from sslr_cli.engine.state import TrainState
+from sslr_cli.errors import SSLRError
+from sslr_cli.models import SetAutoencoder
+
+CUDA = torch.device("cuda")  # a device object only: nothing here touches a GPU
+
+
+def with_train(cfg, **kw):
+    return replace(cfg, train=replace(cfg.train, **kw))
+
+
+def test_train_refuses_cuda_graphs_on_cpu_in_one_line(circles_file, tmp_path):
+    out = tmp_path / "run"
+    one_line_error(run("train", circles_file, "--preset", "tiny", "--cuda-graphs", "--device", "cpu", "--out", out),
+                   "--cuda-graphs", "CUDA", "cpu")
+    assert not out.exists()  # refused before the run directory is made
+
+
+def test_train_names_the_option_cuda_graphs_cannot_go_with(circles_file, tmp_path):
+    one_line_error(run("train", circles_file, "--preset", "tiny", "--cuda-graphs", "--compile", "--out", tmp_path / "a"),
+                   "--cuda-graphs", "--compile")
+    one_line_error(run("train", circles_file, "--preset", "tiny", "--cuda-graphs", "--precision", "fp16",
+                       "--out", tmp_path / "b"), "--cuda-graphs", "--precision fp16")
+    one_line_error(run("train", circles_file, "--task", "match", "--cuda-graphs", "--out", tmp_path / "c"),
+                   "--cuda-graphs", "--task match")
+
+
+@pytest.mark.parametrize("change, world_size, images, fragment", [
+    (dict(task="match"), 1, None, "--task match"),
+    (dict(compile=True), 1, None, "--compile"),
+    (dict(precision="fp16"), 1, None, "--precision fp16"),
+    ({}, 2, None, "DDP"),
+    ({}, 1, 7, "--batch-size 8"),
+])
+def test_check_cuda_graphs_names_what_it_cannot_capture(change, world_size, images, fragment):
+    cfg = with_train(tiny_run(), **change)
+    with pytest.raises(SSLRError, match="--cuda-graphs") as err:
+        check_cuda_graphs(cfg, CUDA, world_size, images)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_check_cuda_graphs_passes_what_it_can_capture():
+    for precision in ("fp32", "bf16"):
+        check_cuda_graphs(with_train(tiny_run(), precision=precision), CUDA, 1, 8)  # full batches: 8 images, batch 8
+    with pytest.raises(SSLRError, match="CUDA"):
+        check_cuda_graphs(tiny_run(), torch.device("cpu"), 1, 8)
+    with pytest.raises(SSLRError, match="--cuda-graphs"):
+        GraphedTrainStep(None, tiny_run(), None, torch.device("cpu"))
+
+
+def test_capturable_optimizer_takes_a_device_lr_and_a_checkpoint_loads_back_without_it():
+    cfg = tiny_run()
+    state = TrainState.create(SetAutoencoder(cfg.model), cfg)
+    model = state.model
+    model(torch.rand(2, 3, 64, 64))[1].image.sum().backward()
+    state.optimizer.step()  # Adam's state (with its step counters) exists, as in a resumed run
+    lr = make_capturable(state.optimizer, torch.device("cpu"))
+    assert all(g["capturable"] and g["lr"] is lr for g in state.optimizer.param_groups)
+    lr.fill_(0.5)
+    assert float(state.optimizer.param_groups[0]["lr"]) == 0.5  # filling the tensor is how the schedule reaches a replay
+    saved = state.state_dict()
+    fresh = TrainState.create(SetAutoencoder(cfg.model), cfg)
+    fresh.load_state_dict(saved)
+    assert all(g["capturable"] is False and isinstance(g["lr"], float) for g in fresh.optimizer.param_groups)
+    fresh.model(torch.rand(2, 3, 64, 64))[1].image.sum().backward()
+    fresh.optimizer.step()  # a graph run's checkpoint resumes on a CPU

@@ -169,9 +169,12 @@ from sslr_cli.models import SetAutoencoder
 preset, mode, r, batch, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 base = get_preset(preset)
 torch.manual_seed(0)
+mode, _, variant = mode.partition("/")  # "MODE/autograd": graph-free steps through autograd, as before their fast path
 grad_mode, _, refine = mode.partition("+")  # e.g. "implicit+fp32": --inner-grad implicit --refine-precision fp32
 cfg = replace(base.model, generator="srn", inner_steps=r, inner_grad=grad_mode, refine_precision=refine or base.model.refine_precision)
 model = SetAutoencoder(cfg).train()
+if variant == "autograd":
+    model.encoder.refiner.agg.squared_error = None
 opt = torch.optim.Adam(model.parameters(), 1e-3)
 x = to_float_images(torch.randint(0, 256, (batch, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8))
 dev = torch.device("cpu")
@@ -223,9 +226,12 @@ x = None
 runs = []
 for mode, r in configs:
     torch.manual_seed(0)
+    mode, _, variant = mode.partition("/")
     grad_mode, _, refine = mode.partition("+")
     cfg = replace(base.model, generator="srn", inner_steps=r, inner_grad=grad_mode, refine_precision=refine or base.model.refine_precision)
     model = SetAutoencoder(cfg).train()
+    if variant == "autograd":
+        model.encoder.refiner.agg.squared_error = None
     runs.append((model, torch.optim.Adam(model.parameters(), 1e-3)))
     if x is None:
         x = to_float_images(torch.randint(0, 256, (batch, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8))
@@ -313,7 +319,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--presets", default="tiny,small,paper", help="comma-separated presets for the step table")
     ap.add_argument("--inner-grad-modes", default="unrolled,implicit,truncated:3",
-                    help="--inner-grad values; MODE+fp32 / MODE+autocast also sets --refine-precision")
+                    help="--inner-grad values; MODE+fp32 / MODE+autocast also sets --refine-precision; "
+                         "MODE/autograd runs the graph-free inner steps through autograd (without their fast path)")
     ap.add_argument("--inner-grad-r", default="10,20,40")
     ap.add_argument("--inner-grad-presets", default="tiny,small")
     ap.add_argument("--inner-grad-out", default=None, help="also write the --inner-grad rows to this JSON file")

@@ -39,11 +39,12 @@ class ElementwiseAggregator(nn.Module):
         For SRN's graph-free inner steps (``SetRefiner``): the same operations as autograd's forward and
         backward of ``(self(S) - z).pow(2).sum()``, written out. The forward keeps the post-ReLU
         activations; dL/dH_agg = 2 (H_agg(S) - z); FSPool's backward scatters the piece weights through
-        the sort's indices (``fspool.sort_descending``: ties go where autograd sends them for |S| <= 16); then back through the linear layers
-        (one matmul each) and the ReLU masks. The matmuls run in the dtype autocast would give them (the
-        surrounding autocast's, if it is on for S's device, else S's), every other operation in the
-        dtype of its inputs, as in the autograd path. The weights (cast and transposed) and FSPool's
-        piece weights for |S| = ``s.shape[1]`` are prepared once, here, for all the steps of a loop.
+        the sort's indices (``fspool.sort_descending``: ties go where autograd sends them for |S| <= 16);
+        then back through the linear layers (one matmul each) and the ReLU masks. The matmuls run in the
+        dtype autocast would give them (the surrounding autocast's, if it is on for S's device, else S's),
+        every other operation in the dtype of its inputs, as in the autograd path. The weights (cast and
+        transposed) and FSPool's piece weights for |S| = ``s.shape[1]`` are prepared once, here, for all
+        the steps of a loop.
         """
         device = s.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) and s.dtype != torch.float64 else s.dtype
@@ -65,6 +66,8 @@ class ElementwiseAggregator(nn.Module):
                 layers.append(("relu",))
             else:  # pragma: no cover - the MLP is built above from these two
                 raise TypeError(f"squared_error: no backward written for {type(m).__name__}")
+        if layers[0][0] != "linear":  # pragma: no cover - the ReLUs below work in place on a layer's output
+            raise TypeError("squared_error: the MLP must start with a linear layer")
         piece = self.pool.piece_weights(n, s.device, dtype).detach().t()  # (n, C), as FSPool's forward broadcasts it
         piece_grad = piece * (2 / n) if fold else piece
         z = z.detach()

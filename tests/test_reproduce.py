@@ -282,3 +282,12 @@ def test_table3_verdicts_compare_the_gap_with_the_seed_spread():
     assert srn["verdict"] == "holds" and "gap of 1.00 is not larger than the larger spread" in srn["detail"]
     ri = v["Table 3: the reconstruction loss and init improve SSLR-SRN (relative error)"]
     assert ri["verdict"] == "does not hold" and "spread" not in ri["detail"]  # one run: no spread to compare
+
+
+def test_report_wall_time_counts_side_by_side_stages_once():
+    from sslr_cli.reproduce.report import _busy_seconds
+
+    rec = lambda sec, end, done=True: {"done": done, "seconds": sec, "finished": f"2026-01-01T00:{end // 60:02d}:{end % 60:02d}"}  # noqa: E731
+    # two stages side by side (0-10 s and 3-8 s), a gap while nothing ran, one more (57-60 s), one unfinished
+    assert _busy_seconds([rec(10, 10), rec(5, 8), rec(3, 60), rec(99, 59, done=False)]) == 13.0
+    assert _busy_seconds([]) == 0.0

@@ -39,6 +39,7 @@ def main() -> None:
     p.add_argument("--init", default=None, help="start every run from this checkpoint's weights (names and shapes that fit)")
     a = p.parse_args()
     torch.set_num_threads(1)
+    torch.set_flush_denormal(True)  # as `sslr train` does on a CPU (engine.device.flush_denormals)
     f = open_scenes(a.data, ("isocircles",))
     names = ("images", "images_b", "target")
     everything = f.load(list(names))  # SceneArrays

@@ -38,3 +38,22 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def flush_denormals(device: torch.device):
+    """On a CPU, treat subnormal floats as zero (flush-to-zero and denormals-are-zero) while training.
+
+    Why: arithmetic on subnormal floats takes a slow path on x86 CPUs. Measured on this project's
+    2-core CPU: an "SSLR-SRN (r + init)" matching step whose weights and gradients had become tiny
+    after its first, huge losses took 0.63 s of one thread instead of 0.11 s with flushing. Values
+    below ~1.2e-38 in float32 change nothing a model can use. Restored to off afterwards (torch has no
+    getter for the setting; off is its default). No effect on CUDA, where the kernels flush anyway.
+    """
+    if device.type != "cpu" or not torch.set_flush_denormal(True):
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

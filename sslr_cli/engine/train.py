@@ -22,7 +22,7 @@ from sslr_cli.config import RunConfig
 from sslr_cli.data.loader import BatchLoader, scene_tensors
 from sslr_cli.data.store import SceneArrays, open_scenes
 from sslr_cli.engine.checkpoint import checkpoint_config, load_model, read_checkpoint
-from sslr_cli.engine.device import autocast, resolve_device, seed_everything
+from sslr_cli.engine.device import autocast, flush_denormals, resolve_device, seed_everything
 from sslr_cli.engine.run_dir import RunDir
 from sslr_cli.engine.state import TrainState, make_optimizer, optimizer_step
 from sslr_cli.engine.tasks import Task, get_task
@@ -355,7 +355,7 @@ def train(
         from sslr_cli.engine.cuda_graphs import GraphedTrainStep
 
         graphed = GraphedTrainStep(task, cfg, state.optimizer, dev)
-    with run_dir, Preemption(cfg) as preemption:  # SIGTERM/SIGINT and last.pt on a clock
+    with run_dir, Preemption(cfg) as preemption, flush_denormals(dev):  # SIGTERM/SIGINT and last.pt on a clock
         return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*curves, preemption, *hooks),
                          on_progress, graphed=graphed).run()  # curves first: a clock checkpoint at an eval step then holds its line
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Table 3 (set matching) on a CPU with the match-tiny preset: the exact commands behind the README's table
-# and benchmarks/results/issue13-table3.json. One training process at a time, one thread.
+# Table 3 (set matching) on a CPU with the match-tiny preset, one training process at a time, one thread
+# (`sslr reproduce OUT --scale tiny` runs the same four models x three seeds, two at a time; the README's table
+# comes from that run). Writes benchmarks/results/issue13-table3.json.
 #   benchmarks/table3.sh [PHASE...]    phases: data init pilot seeds table (default: all, in that order)
 # BENCH (default /work/bench/i13) holds data and runs; outputs are never overwritten (sslr refuses).
 set -euo pipefail

@@ -136,7 +136,7 @@ SCALES: dict[str, Scale] = {
         clevr_steps={"srn": 300, "mlp": 300}, n_clevr_train=1000, n_clevr_val=200, seeds=1, tsne_grid=8,
         tsne3_grid=5),
     "tiny": Scale(
-        "tiny", "every table and figure from the tiny presets, about an hour on 2 CPU cores", GROUPS,
+        "tiny", "every table and figure from the tiny presets, Table 3 over three seeds, about 1.5 hours on 2 CPU cores", GROUPS,
         "tiny", "clevr-tiny", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
         steps={"srn": 2650, "mlp": 2650}, match_steps={"cnn": 3000, "mlp": 3000, "srn": 3000, "srn-ri": 3000},
         n_iso_train=64000, n_iso_test=4000, clevr_steps={"srn": 600, "mlp": 600}, n_clevr_train=2000,

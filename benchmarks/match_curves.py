@@ -37,6 +37,9 @@ def main() -> None:
     p.add_argument("--val", type=int, default=1000)
     p.add_argument("--log", default=None)
     p.add_argument("--init", default=None, help="start every run from this checkpoint's weights (names and shapes that fit)")
+    p.add_argument("--head-scale", action="store_true",
+                   help="with --init: divide the fresh matching head's weights by the std of the initial sets' values "
+                        "(on the first training batch), so it starts at the scale of the set it reads")
     a = p.parse_args()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # as `sslr train` does on a CPU (engine.device.flush_denormals)
@@ -63,6 +66,16 @@ def main() -> None:
             from sslr_cli.engine.train import load_matching_weights
 
             load_matching_weights(model, read_checkpoint(a.init)["model"])
+            if a.head_scale:
+                model.eval()
+                with torch.no_grad():
+                    b0 = {k: v[:32] for k, v in train.items()}
+                    from sslr_cli.data.loader import to_float_images
+
+                    std = float(model.encoder(to_float_images(b0["images"])).set.std())
+                    model.head.loc.weight /= std
+                    model.head.att.weight /= std
+                print(f"head scaled by 1/{std:.3f}", flush=True)
         opt = torch.optim.RMSprop(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         cpu = 0.0
         for step in range(1, a.steps + 1):
@@ -79,7 +92,7 @@ def main() -> None:
                 pred = predict_distances(model, val["images"], val["images_b"], 32)
                 ev = match_metrics(pred, val["target"].numpy(), 32)
                 row = {"preset": a.preset, "generator": gen, "lr": float(lr), "recon_weight": float(rw[0]) if rw else 0.0,
-                       "init": a.init, "step": step, "cpu_s": round(cpu, 1), "train_loss": round(float(loss.detach()), 4),
+                       "init": a.init, "head_scale": a.head_scale, "step": step, "cpu_s": round(cpu, 1), "train_loss": round(float(loss.detach()), 4),
                        "val_relative_error": round(ev.relative_error, 2), "val_mse": round(ev.mse, 5),
                        "val_pred_std": round(float(np.std(pred)), 4)}
                 print(json.dumps(row), flush=True)

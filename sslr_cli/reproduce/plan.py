@@ -107,7 +107,7 @@ class Scale:
     clevr_size: int = 128  # rendered CLEVR side in pixels (clevr-tiny works on 64)
     # Learning curves: every circles training measures Table 1 on the scale's test files every
     # ceil(steps / curve_points) steps and at the end (`sslr train --eval-every`): curve_points points, the
-    # last one at the end; the stage `curve` plots them. 0 = none. Set per scale in CURVE_POINTS below.
+    # last one at the end; the stage `curve` plots them. 0 = none: the demo (it must stay short); toy has two (the tests exercise them).
     curve_points: int = 0
     # Table 3's seeds when --seeds is not given (None: ``seeds``): its runs are cheap next to Table 1's, and
     # the paper reports them as mean ± std over three runs
@@ -123,7 +123,7 @@ SCALES: dict[str, Scale] = {
         samples=2, parallel=False,
         extra_train=("--encoder-width", "4", "--decoder-width", "4", "--set-size", "4", "--element-dim", "3",
                      "--batch-size", "8", "--inner-steps", "2"),
-        hidden=True),
+        hidden=True, curve_points=2),
     # demo: 1500 steps each, because there SRN led MLP for 1, 2 and 3 circles in both seeds of the GPU sweep
     # (benchmarks/results/issue5-gpu-sweep-*.jsonl, tiny, Adam 1e-2: SRN 32.2/18.4/15.8 and 27.4/17.0/9.8 %
     # vs MLP 22.8/9.4/5.6 and 23.4/8.8/5.0 %) while at 1000 steps seed 1 was behind for 3 circles; on this
@@ -140,13 +140,13 @@ SCALES: dict[str, Scale] = {
         "tiny", "clevr-tiny", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
         steps={"srn": 2650, "mlp": 2650}, match_steps={"cnn": 3000, "mlp": 3000, "srn": 3000, "srn-ri": 3000},
         n_iso_train=64000, n_iso_test=4000, clevr_steps={"srn": 600, "mlp": 600}, n_clevr_train=2000,
-        n_clevr_val=200, seeds=1, tsne_grid=16, tsne3_grid=10, clevr_size=64, match_seeds=3),
+        n_clevr_val=200, seeds=1, tsne_grid=16, tsne3_grid=10, clevr_size=64, match_seeds=3, curve_points=4),
     "small": Scale(
         "small", "every table and figure from the small presets, the best a 2-core CPU does in a few hours",
         GROUPS, "small", "clevr-small", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
         steps={"srn": 6700, "mlp": 6700}, match_steps={"cnn": 4000, "mlp": 4000, "srn": 4000, "srn-ri": 4000},
         n_iso_train=64000, n_iso_test=4000, clevr_steps={"srn": 3000, "mlp": 3000}, n_clevr_train=10000,
-        n_clevr_val=1000, seeds=3, tsne_grid=16, tsne3_grid=10),
+        n_clevr_val=1000, seeds=3, tsne_grid=16, tsne3_grid=10, curve_points=4),
     "paper": Scale(
         "paper", "the paper's settings (100 epochs of 64000 images, 60 epochs of set matching): a GPU",
         GROUPS, "paper", "clevr-paper", n_train=64000, n_eval=1000, counts=(1, 2, 3, 4, 5),
@@ -154,13 +154,9 @@ SCALES: dict[str, Scale] = {
         match_steps={"cnn": 120_000, "mlp": 120_000, "srn": 120_000, "srn-ri": 120_000},  # 60 epochs x 2000 of 32
         n_iso_train=64000, n_iso_test=4000, clevr_steps={"srn": 220_000, "mlp": 220_000},  # 100 epochs of 70000 / 32
         n_clevr_train=70000, n_clevr_val=15000, seeds=3, tsne_grid=16, tsne3_grid=10, parallel=False,
-        val_fraction=0.05),
+        val_fraction=0.05, curve_points=20),
 }
 
-# Learning-curve points per scale; the demo has none (it must stay short), toy two (the tests exercise it).
-CURVE_POINTS = {"toy": 2, "tiny": 4, "small": 4, "paper": 20}
-for _name, _points in CURVE_POINTS.items():
-    SCALES[_name] = replace(SCALES[_name], curve_points=_points)
 
 
 def parse_only(text: str | None) -> tuple[str, ...] | None:

@@ -155,7 +155,10 @@ def bench_steps(configs: list[tuple[str, str, str, int]], batch: int, reps: int)
     console.print(table)
 
 
-INNER_GRAD_SCRIPT = r"""
+# The SRN training step both --inner-grad timers run (one thread, the preset's precision, random images):
+# srn_model(mode, r) builds SetAutoencoder for "MODE[+PRECISION][/autograd]" ("implicit+fp32": --inner-grad
+# implicit --refine-precision fp32; "/autograd": graph-free steps through autograd, as before their fast path).
+SRN_STEP_PRELUDE = r"""
 import json, resource, sys, time
 import torch
 torch.set_num_threads(1)
@@ -166,26 +169,39 @@ from sslr_cli.engine.device import autocast
 from sslr_cli.engine.tasks import reconstruction_loss
 from sslr_cli.models import SetAutoencoder
 
-preset, mode, r, batch, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-base = get_preset(preset)
-torch.manual_seed(0)
-mode, _, variant = mode.partition("/")  # "MODE/autograd": graph-free steps through autograd, as before their fast path
-grad_mode, _, refine = mode.partition("+")  # e.g. "implicit+fp32": --inner-grad implicit --refine-precision fp32
-cfg = replace(base.model, generator="srn", inner_steps=r, inner_grad=grad_mode, refine_precision=refine or base.model.refine_precision)
-model = SetAutoencoder(cfg).train()
-if variant == "autograd":
-    model.encoder.refiner.agg.squared_error = None
-opt = torch.optim.Adam(model.parameters(), 1e-3)
-x = to_float_images(torch.randint(0, 256, (batch, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8))
 dev = torch.device("cpu")
 
-def step():
+def srn_model(base, mode, r):
+    torch.manual_seed(0)
+    mode, _, variant = mode.partition("/")
+    grad_mode, _, refine = mode.partition("+")
+    cfg = replace(base.model, generator="srn", inner_steps=r, inner_grad=grad_mode,
+                  refine_precision=refine or base.model.refine_precision)
+    model = SetAutoencoder(cfg).train()
+    if variant == "autograd":
+        model.encoder.refiner.agg.squared_error = None
+    return model, cfg
+
+def random_images(cfg, batch):
+    return to_float_images(torch.randint(0, 256, (batch, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8))
+
+def train_step(base, model, opt, x):
     with autocast(dev, base.train.precision):
         _, rec = model(x)
     loss = reconstruction_loss(rec.image, x, "sse")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+"""
+
+
+INNER_GRAD_SCRIPT = SRN_STEP_PRELUDE + r"""
+preset, mode, r, batch, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+base = get_preset(preset)
+model, cfg = srn_model(base, mode, r)
+opt = torch.optim.Adam(model.parameters(), 1e-3)
+x = random_images(cfg, batch)
+step = lambda: train_step(base, model, opt, x)  # noqa: E731
 
 opt.zero_grad(set_to_none=True)
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -208,48 +224,23 @@ print(json.dumps({"cpu_s": sorted(times)[len(times) // 2], "cpu_s_min": min(time
 """
 
 
-INTERLEAVED_SCRIPT = r"""
-import json, sys, time
-import torch
-torch.set_num_threads(1)
-from dataclasses import replace
-from sslr_cli.config import get_preset
-from sslr_cli.data.loader import to_float_images
-from sslr_cli.engine.device import autocast
-from sslr_cli.engine.tasks import reconstruction_loss
-from sslr_cli.models import SetAutoencoder
-
+INTERLEAVED_SCRIPT = SRN_STEP_PRELUDE + r"""
 preset, configs, batch, reps = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 base = get_preset(preset)
-dev = torch.device("cpu")
 x = None
 runs = []
 for mode, r in configs:
-    torch.manual_seed(0)
-    mode, _, variant = mode.partition("/")
-    grad_mode, _, refine = mode.partition("+")
-    cfg = replace(base.model, generator="srn", inner_steps=r, inner_grad=grad_mode, refine_precision=refine or base.model.refine_precision)
-    model = SetAutoencoder(cfg).train()
-    if variant == "autograd":
-        model.encoder.refiner.agg.squared_error = None
+    model, cfg = srn_model(base, mode, r)
     runs.append((model, torch.optim.Adam(model.parameters(), 1e-3)))
     if x is None:
-        x = to_float_images(torch.randint(0, 256, (batch, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8))
+        x = random_images(cfg, batch)
 
-def step(model, opt):
-    with autocast(dev, base.train.precision):
-        _, rec = model(x)
-    loss = reconstruction_loss(rec.image, x, "sse")
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-
-for run in runs:
-    step(*run)  # warm-up
+for model, opt in runs:
+    train_step(base, model, opt, x)  # warm-up
 times = [[] for _ in runs]
 for _ in range(reps):  # one step of each configuration in turn: a change in the machine's load hits all alike
-    for run, ts in zip(runs, times):
-        t = time.process_time(); step(*run); ts.append(time.process_time() - t)
+    for (model, opt), ts in zip(runs, times):
+        t = time.process_time(); train_step(base, model, opt, x); ts.append(time.process_time() - t)
 print(json.dumps([sorted(ts)[len(ts) // 2] for ts in times]))
 """
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from sslr_cli.config import get_preset
-from sslr_cli.data.loader import scene_tensors
+from sslr_cli.data.loader import scene_tensors, to_float_images
 from sslr_cli.data.store import open_scenes
 from sslr_cli.engine.match_task import MatchingTask, configure_matching
 from sslr_cli.experiments.matching import match_metrics, predict_distances
@@ -69,10 +69,7 @@ def main() -> None:
             if a.head_scale:
                 model.eval()
                 with torch.no_grad():
-                    b0 = {k: v[:32] for k, v in train.items()}
-                    from sslr_cli.data.loader import to_float_images
-
-                    std = float(model.encoder(to_float_images(b0["images"])).set.std())
+                    std = float(model.encoder(to_float_images(train["images"][:32])).set.std())
                     model.head.loc.weight /= std
                     model.head.att.weight /= std
                 print(f"head scaled by 1/{std:.3f}", flush=True)

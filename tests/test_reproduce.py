@@ -291,3 +291,18 @@ def test_report_wall_time_counts_side_by_side_stages_once():
     # two stages side by side (0-10 s and 3-8 s), a gap while nothing ran, one more (57-60 s), one unfinished
     assert _busy_seconds([rec(10, 10), rec(5, 8), rec(3, 60), rec(99, 59, done=False)]) == 13.0
     assert _busy_seconds([]) == 0.0
+
+
+def test_report_table3_has_both_l2_columns():
+    """The paper's L2 is on the per-pair scale, the reference code logs the per-batch sum: the report shows both."""
+    from sslr_cli.reproduce.report import table3_blocks, table3_results
+
+    stat = lambda m, s: {"mean": m, "std": s}  # noqa: E731
+    data = {"pairs": 4000, "rows": [{"model": "SSLR-SRN", "runs": 3, "relative_error": stat(50.0, 2.0),
+                                     "l2_error": stat(0.96, 0.032), "mse": stat(0.03, 0.001),
+                                     "paper": {"relative_error": stat(27.58, 0.73), "l2_error": stat(0.016, 0.0)}}]}
+    t3 = table3_results(data)
+    assert t3["rows"][0]["mse"] == stat(0.03, 0.001)
+    table = next(b for b in table3_blocks(t3) if b.kind == "table")
+    assert table.headers[3:5] == ("L2 error, sum per batch of 32 (ours)", "L2 error, mean per pair (ours)")
+    assert table.rows[0][3:5] == ("0.9600 ± 0.03200", "0.0300 ± 0.00100")

@@ -241,18 +241,29 @@ times = [[] for _ in runs]
 for _ in range(reps):  # one step of each configuration in turn: a change in the machine's load hits all alike
     for (model, opt), ts in zip(runs, times):
         t = time.process_time(); train_step(base, model, opt, x); ts.append(time.process_time() - t)
-print(json.dumps([sorted(ts)[len(ts) // 2] for ts in times]))
+print(json.dumps({"medians": [sorted(ts)[len(ts) // 2] for ts in times], "times": times}))
 """
 
 
-def interleaved_times(preset: str, configs: list[tuple[str, int]], batch: int, reps: int) -> list[float] | None:
-    """Median one-thread CPU s/step of each (mode, r), all models in one process, stepped in turn."""
+def interleaved_times(preset: str, configs: list[tuple[str, int]], batch: int, reps: int) -> dict | None:
+    """One-thread CPU s/step of each (mode, r), all models in one process, stepped in turn: ``medians`` and the
+    per-round ``times`` (``times[i][k]``: configuration i in round k)."""
     proc = subprocess.run([sys.executable, "-c", INTERLEAVED_SCRIPT, preset, json.dumps(configs), str(batch), str(reps)],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode != 0:
         console.print(f"  interleaved {preset}: failed: {proc.stderr.strip().splitlines()[-1][:80]}", highlight=False)
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def paired_ratio(times: list[list[float]], i: int, ref: int, boot: int = 5000) -> dict:
+    """Step time of configuration i over configuration ref, from the rounds of an interleaved run: the median of the
+    per-round ratios (each round's two steps ran back to back, under the same load) and a bootstrap 95 % interval."""
+    ratio = np.asarray(times[i]) / np.asarray(times[ref])
+    rng = np.random.default_rng(0)
+    meds = np.median(rng.choice(ratio, (boot, ratio.size)), axis=1)
+    lo, hi = np.percentile(meds, [2.5, 97.5])
+    return {"median": float(np.median(ratio)), "ci95": [float(lo), float(hi)], "rounds": int(ratio.size)}
 
 
 def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch: int, reps: int, out: Path | None,
@@ -267,28 +278,37 @@ def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch:
     """
     table = Table(title=f"SRN training step by --inner-grad, batch {batch}, the preset's precision "
                         f"(median of {reps}; one-thread CPU time; peak RSS added by the step)")
-    for col in ("preset", "inner grad", "r", "CPU s/step", "CPU s/step interleaved", "peak RSS MB over baseline", "graph MB"):
+    ref = ("unrolled", min(rs))
+    for col in ("preset", "inner grad", "r", "CPU s/step", "CPU s/step interleaved",
+                f"x {ref[0]} r={ref[1]} interleaved (95 % CI)", "peak RSS MB over baseline", "graph MB"):
         table.add_column(col, justify="right")
     rows = []
     for preset in presets:
         configs = [(mode, r) for mode in modes for r in rs]
         inter = interleaved_times(preset, configs, batch, max(reps, 5)) if interleave else None
+        inter_of, ratio_of = {}, {}
         if inter is not None:
-            console.print(f"  interleaved {preset}: " + ", ".join(f"{m}/r={r} {t:.3f} s" for (m, r), t in zip(configs, inter)), highlight=False)
-        inter_of = dict(zip(configs, inter)) if inter is not None else {}
+            console.print(f"  interleaved {preset}: " + ", ".join(f"{m}/r={r} {t:.3f} s" for (m, r), t in zip(configs, inter["medians"])), highlight=False)
+            inter_of = dict(zip(configs, inter["medians"]))
+            if ref in configs:
+                ratio_of = {c: paired_ratio(inter["times"], i, configs.index(ref)) for i, c in enumerate(configs)}
         for mode in modes:
             for r in rs:
                 proc = subprocess.run([sys.executable, "-c", INNER_GRAD_SCRIPT, preset, mode, str(r), str(batch), str(reps)],
                                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
                 if proc.returncode != 0:
-                    table.add_row(preset, mode, str(r), "failed: " + proc.stderr.strip().splitlines()[-1][:60], "", "", "")
+                    table.add_row(preset, mode, str(r), "failed: " + proc.stderr.strip().splitlines()[-1][:60], "", "", "", "")
                     continue
                 m = json.loads(proc.stdout.strip().splitlines()[-1])
                 if (mode, r) in inter_of:
                     m["cpu_s_interleaved"] = inter_of[mode, r]
+                if (mode, r) in ratio_of:
+                    m["ratio_interleaved"] = {"to": f"{ref[0]}/r={ref[1]}", **ratio_of[mode, r]}
                 rows.append({"preset": preset, "inner_grad": mode, "r": r, "batch": batch, **m})
+                q = m.get("ratio_interleaved")
                 table.add_row(preset, mode, str(r), f"{m['cpu_s']:.3f}",
                               f"{m['cpu_s_interleaved']:.3f}" if "cpu_s_interleaved" in m else "-",
+                              f"{q['median']:.3f} ({q['ci95'][0]:.3f}-{q['ci95'][1]:.3f})" if q else "-",
                               f"{m['peak_mb']:.0f}", f"{m['graph_mb']:.1f}")
                 console.print(f"  measured {preset}/{mode}/r={r}: {m['cpu_s']:.3f} s, +{m['peak_mb']:.0f} MB, graph {m['graph_mb']:.1f} MB", highlight=False)
     console.print(table)
@@ -299,6 +319,8 @@ def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch:
                                    "graph": "MiB of distinct storages saved for backward by one forward (saved_tensors_hooks)",
                                    "time_interleaved": "median time.process_time per step, every (mode, r) of a preset in one "
                                                        "process, stepped in turn (reps = max(--reps, 5))",
+                                   "ratio_interleaved": "median over the interleaved rounds of this row's step time / the "
+                                                        "reference row's in the same round; bootstrap 95 % interval",
                                    "rows": rows}, indent=1) + "\n")
 
 

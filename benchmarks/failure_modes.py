@@ -32,11 +32,11 @@ from sslr_cli.data.loader import to_float_images
 
 @torch.no_grad()
 def failure_modes(model, images: torch.Tensor, k: int, threshold: float, batch: int = 100,
-                  radius: np.ndarray | None = None) -> dict:
+                  radius: np.ndarray | None = None, inner_steps: int | None = None) -> dict:
     model.eval()
     counts, shares, peaks, fewer_peaks, fewer_spread = [], [], [], [], []
     for start in range(0, images.shape[0], batch):
-        _, rec = model(to_float_images(images[start : start + batch]))
+        _, rec = model(to_float_images(images[start : start + batch]), inner_steps)
         w = rec.element_images.float()
         peak = w.flatten(2).amax(dim=2)  # (B, n)
         mass = element_masses(w)
@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--threshold", type=float, default=0.1)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--inner-steps", type=int, default=None,
+                    help="SRN: evaluate with this many inner steps r instead of the model's (0: S0 decoded as it is)")
     ap.add_argument("--json", default=None, help="append one JSON line per model and count to this file")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -89,10 +91,11 @@ def main() -> None:
     for run in a.runs:
         p = Path(run)
         model, cfg, state = load_model(p / "last.pt" if p.is_dir() else p, "cpu")
-        print(f"{run}: {cfg.model.generator}, step {state['step']}")
+        print(f"{run}: {cfg.model.generator}, step {state['step']}" + ("" if a.inner_steps is None else f", r = {a.inner_steps}"))
         for k, images, radius in sets:
             row = {"run": run, "generator": cfg.model.generator, "step": state["step"],
-                   **failure_modes(model, images, k, a.threshold, radius=radius)}
+                   **({} if a.inner_steps is None else {"inner_steps": a.inner_steps}),
+                   **failure_modes(model, images, k, a.threshold, radius=radius, inner_steps=a.inner_steps)}
             print(f"  k={k}: rate {row['rate']} % | fewer {row['fewer']} % | more {row['more']} % | "
                   f"histogram {row['nonempty_histogram']} | extra: top-k mass share {row['more_top_k_mass_share_median']}, "
                   f"peak {row['more_extra_peak_median']} | fewer: top peak {row['fewer_top_peak_median']}, "

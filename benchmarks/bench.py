@@ -241,7 +241,7 @@ times = [[] for _ in runs]
 for _ in range(reps):  # one step of each configuration in turn: a change in the machine's load hits all alike
     for (model, opt), ts in zip(runs, times):
         t = time.process_time(); train_step(base, model, opt, x); ts.append(time.process_time() - t)
-print(json.dumps({"medians": [sorted(ts)[len(ts) // 2] for ts in times], "times": times}))
+print(json.dumps(times))
 """
 
 
@@ -253,7 +253,8 @@ def interleaved_times(preset: str, configs: list[tuple[str, int]], batch: int, r
     if proc.returncode != 0:
         console.print(f"  interleaved {preset}: failed: {proc.stderr.strip().splitlines()[-1][:80]}", highlight=False)
         return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    times = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"medians": [sorted(ts)[len(ts) // 2] for ts in times], "times": times}
 
 
 def paired_ratio(times: list[list[float]], i: int, ref: int, boot: int = 5000) -> dict:

@@ -70,6 +70,21 @@ def failure_modes(model, images: torch.Tensor, k: int, threshold: float, batch: 
             **({"by_radius": by_radius} if by_radius else {})}
 
 
+def one_count_images(path: str, limit: int | None = None) -> tuple[int, torch.Tensor, np.ndarray]:
+    """(k, uint8 images, radius of each image's first circle) of a test file whose images all hold k circles."""
+    arr = open_scenes(path).load(["images", "counts", "objects"], limit=limit).arrays
+    ks = np.unique(arr["counts"])
+    if len(ks) != 1:
+        raise SystemExit(f"{path}: expected images of one circle count, found {ks.tolist()}")
+    return int(ks[0]), torch.from_numpy(arr["images"]), arr["objects"][:, 0, 2].astype(int)
+
+
+def load_run(run: str):
+    """(model, config, checkpoint state) of a run directory (its last.pt) or a checkpoint file, on the CPU."""
+    p = Path(run)
+    return load_model(p / "last.pt" if p.is_dir() else p, "cpu")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
@@ -81,16 +96,9 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="append one JSON line per model and count to this file")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    sets = []
-    for path in a.data:
-        arr = open_scenes(path).load(["images", "counts", "objects"], limit=a.limit).arrays
-        ks = np.unique(arr["counts"])
-        if len(ks) != 1:
-            raise SystemExit(f"{path}: expected images of one circle count, found {ks.tolist()}")
-        sets.append((int(ks[0]), torch.from_numpy(arr["images"]), arr["objects"][:, 0, 2].astype(int)))
+    sets = [one_count_images(path, a.limit) for path in a.data]
     for run in a.runs:
-        p = Path(run)
-        model, cfg, state = load_model(p / "last.pt" if p.is_dir() else p, "cpu")
+        model, cfg, state = load_run(run)
         print(f"{run}: {cfg.model.generator}, step {state['step']}" + ("" if a.inner_steps is None else f", r = {a.inner_steps}"))
         for k, images, radius in sets:
             row = {"run": run, "generator": cfg.model.generator, "step": state["step"],

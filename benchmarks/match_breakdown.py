@@ -57,8 +57,7 @@ def main() -> None:
         print("   " + "  ".join(f"Q{r['quintile']} rel {r['relative_error']:6.1f}% ({100 * r['share_of_relative_error']:4.1f}%) "
                                  f"L2 {r['mse']:.4f}" for r in rows))
     print("\nmean over checkpoints: relative error % by target quintile (share of the total) | per-pair L2")
-    bounds = [(part.min(), part.max()) for part in np.array_split(np.sort(target), BINS)]
-    print(f"{'target range':22s} " + "  ".join(f"{lo:.4f}-{hi:.4f}".center(24) for lo, hi in bounds))
+    print(f"{'target range':22s} " + "  ".join(f"{q['target_min']:.4f}-{q['target_max']:.4f}".center(24) for q in out[0]["quintiles"]))
     for model, runs in by_model.items():
         rel = np.mean([[r["relative_error"] for r in rows] for rows in runs], axis=0)
         share = np.mean([[r["share_of_relative_error"] for r in rows] for rows in runs], axis=0)

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from failure_modes import load_run, one_count_images  # the sibling script (benchmarks/ is the script's path[0])
 from sslr_cli.data.loader import to_float_images
-from sslr_cli.data.store import open_scenes
-from sslr_cli.engine.checkpoint import load_model
 
 
 @torch.no_grad()
@@ -49,13 +47,11 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="append one JSON line per model")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    arr = open_scenes(a.data).load(["images", "counts", "objects"]).arrays
-    if set(np.unique(arr["counts"]).tolist()) != {1}:
-        raise SystemExit(f"{a.data}: expected one circle per image")
-    images, radius = torch.from_numpy(arr["images"]), arr["objects"][:, 0, 2].astype(int)
+    k, images, radius = one_count_images(a.data)
+    if k != 1:
+        raise SystemExit(f"{a.data}: expected one circle per image, found {k}")
     for run in a.runs:
-        p = Path(run)
-        model, cfg, state = load_model(p / "last.pt" if p.is_dir() else p, "cpu")
+        model, cfg, state = load_run(run)
         rows = by_radius(model, images, radius)
         print(f"{run}: step {state['step']}, r = {cfg.model.inner_steps}")
         print("  radius | ||z - z(blank)|| | ||H_agg(S0) - z||^2 | largest ||S_r - S0||")

@@ -74,11 +74,13 @@ def main() -> None:
             for ax, key in zip(axes, ("relative_error", "mse")):
                 ax.errorbar(xs, [r[key]["mean"] for _, r in pts], yerr=[r[key]["std"] or 0.0 for _, r in pts], marker="o",
                             capsize=3, label=m)
-        paper = {"Naive CNNs": (42.64, 0.027), "SSLR-MLP": (37.20, 0.021), "SSLR-SRN": (27.58, 0.016)}
-        for i, (ax, name) in enumerate(zip(axes, ("relative error % (test pairs)", "L2 error per pair (test pairs)"))):
+        # the paper's numbers as `sslr match` reports them beside each row (L2: the per-pair scale they fit)
+        paper = {m: row["paper"] for m in models for row in curves[m].values() if row.get("paper")}
+        for ax, key, name in zip(axes, ("relative_error", "l2_error"),
+                                 ("relative error % (test pairs)", "L2 error per pair (test pairs)")):
             for j, m in enumerate(m for m in models if m in paper):
-                ax.axhline(paper[m][i], color=f"C{models.index(m)}", linestyle="--", linewidth=1,
-                           label="paper (dashed)" if i == 0 and j == 0 else None)
+                ax.axhline(paper[m][key]["mean"], color=f"C{models.index(m)}", linestyle="--", linewidth=1,
+                           label="paper (dashed)" if key == "relative_error" and j == 0 else None)
             ax.set_xlabel("optimizer steps (batch 32)")
             ax.set_ylabel(name)
             ax.grid(alpha=0.3)

@@ -306,3 +306,6 @@ def test_report_table3_has_both_l2_columns():
     table = next(b for b in table3_blocks(t3) if b.kind == "table")
     assert table.headers[3:5] == ("L2 error, sum per batch of 32 (ours)", "L2 error, mean per pair (ours)")
     assert table.rows[0][3:5] == ("0.9600 ± 0.03200", "0.0300 ± 0.00100")
+    # the per-batch column names the batch size `sslr match` used
+    other = next(b for b in table3_blocks(table3_results({**data, "batch_size": 16})) if b.kind == "table")
+    assert other.headers[3] == "L2 error, sum per batch of 16 (ours)"

@@ -140,7 +140,7 @@ def table3_results(data: dict) -> dict:
     for r in data["rows"]:
         rows.append({"model": r["model"], "runs": r["runs"], "relative_error": r["relative_error"],
                      "l2_error": r["l2_error"], "mse": r.get("mse"), "paper": r["paper"]})
-    return {"pairs": data["pairs"], "rows": rows}
+    return {"pairs": data["pairs"], "batch_size": data.get("batch_size", 32), "rows": rows}
 
 
 def table2_results(data: dict) -> dict:
@@ -407,15 +407,19 @@ def table3_blocks(t3: dict | None) -> list[Block]:
     b = [Block("h2", "Table 3: set matching")]
     if not t3:
         return b + [Block("p", "Not run at this scale (or not finished).")]
+    def pm(stat: dict, digits: int) -> str:  # mean ± std, the std one digit finer
+        std = stat["std"]
+        return fmt(stat["mean"], digits) + ("" if std is None or math.isnan(std) else f" ± {fmt(std, digits + 1 if digits < 3 else 5)}")
+
     rows = []
     for r in t3["rows"]:
         p = r["paper"]
-        pm = lambda s, d: fmt(s["mean"], d) + ("" if s["std"] is None or math.isnan(s["std"]) else f" ± {fmt(s['std'], d + 1 if d < 3 else 5)}")  # noqa: E731
         rows.append((r["model"], str(r["runs"]), pm(r["relative_error"], 2), pm(r["l2_error"], 4),
                      "—" if r.get("mse") is None else pm(r["mse"], 4),
                      "—" if p is None else f"{fmt(p['relative_error']['mean'], 2)} ± {fmt(p['relative_error']['std'], 2)}",
                      "—" if p is None else f"{fmt(p['l2_error']['mean'], 3)}"))
-    b.append(Block("table", headers=("model", "runs", "relative error % (ours)", "L2 error, sum per batch of 32 (ours)",
+    batch = t3.get("batch_size", 32)
+    b.append(Block("table", headers=("model", "runs", "relative error % (ours)", f"L2 error, sum per batch of {batch} (ours)",
                                      "L2 error, mean per pair (ours)", "relative error % (paper)", "L2 error (paper)"),
                    rows=tuple(rows)))
     b.append(Block("p", f"{t3['pairs']} test pairs; mean ± std over the seeds (the paper: three runs). The paper's L2 "

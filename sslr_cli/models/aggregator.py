@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from sslr_cli.models.fspool import FSPool, sort_descending
+from sslr_cli.models.native import SortPoolKernel, sort_pool_kernel
 from sslr_cli.models.relation_encoder import RelationAggregator
 
 
@@ -33,7 +34,8 @@ class ElementwiseAggregator(nn.Module):
         return self.pool(h)
 
     @torch.no_grad()
-    def squared_error(self, s: torch.Tensor, z: torch.Tensor) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    def squared_error(self, s: torch.Tensor, z: torch.Tensor, native: bool = True
+                      ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
         """L(S) = ||H_agg(S) - z||^2 (summed over the batch) as a map S -> (L, grad_S L) with no autograd graph.
 
         For SRN's graph-free inner steps (``SetRefiner``): the same operations as autograd's forward and
@@ -45,6 +47,10 @@ class ElementwiseAggregator(nn.Module):
         every other operation in the dtype of its inputs, as in the autograd path. The weights (cast and
         transposed) and FSPool's piece weights for |S| = ``s.shape[1]`` are prepared once, here, for all
         the steps of a loop.
+
+        With ``native`` (the default), FSPool's sort, weighted sum and scatter run as one compiled pass
+        (``models/native``: bfloat16 on a CPU, |S| <= 16, where the kernel could be built), with the same
+        bits as the torch ops, which run otherwise.
         """
         device = s.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) and s.dtype != torch.float64 else s.dtype
@@ -70,6 +76,9 @@ class ElementwiseAggregator(nn.Module):
             raise TypeError("squared_error: the MLP must start with a linear layer")
         piece = self.pool.piece_weights(n, s.device, dtype).detach().t()  # (n, C), as FSPool's forward broadcasts it
         piece_grad = piece * (2 / n) if fold else piece
+        kernel = sort_pool_kernel() if native and SortPoolKernel.supports(device, dtype, n) else None
+        if kernel is not None:
+            piece, piece_grad = piece.contiguous(), piece_grad.contiguous()
         z = z.detach()
         threshold_backward = torch.ops.aten.threshold_backward
 
@@ -87,13 +96,18 @@ class ElementwiseAggregator(nn.Module):
                 else:
                     x = x @ layer[2] if layer[3] is None else torch.addmm(layer[3], x, layer[2])
             h = x.view(b, n, -1) if fold else x.view(b, n, -1) / n
-            sorted_h, idx = sort_descending(h)
-            out = (sorted_h * piece).sum(dim=1)
+            if kernel is not None:
+                out, order = kernel.pool(h, piece)
+            else:
+                sorted_h, idx = sort_descending(h)
+                out = (sorted_h * piece).sum(dim=1)
             diff = out - z
             loss = diff.pow(2).sum()
             g = diff.to(out.dtype) if fold else (2 * diff).to(out.dtype)
-            # idx permutes each feature's n values, so every entry of grad_h is written
-            grad_h = torch.empty_like(h).scatter_(1, idx, g[:, None, :] * piece_grad)
+            if kernel is not None:
+                grad_h = kernel.unpool(g, piece_grad, order)
+            else:  # idx permutes each feature's n values, so every entry of grad_h is written
+                grad_h = torch.empty_like(h).scatter_(1, idx, g[:, None, :] * piece_grad)
             dx = grad_h.view(b * n, -1) if fold else (grad_h / n).view(b * n, -1)
             for layer in reversed(layers):
                 if layer[0] == "relu":

@@ -139,3 +139,22 @@ def test_the_kernel_builds_into_an_empty_cache_and_is_reused(monkeypatch, tmp_pa
         assert native.sort_pool_kernel() is not None
     finally:
         native._load.cache_clear()
+
+
+def test_a_cpu_without_avx2_keeps_the_torch_ops(monkeypatch):
+    if native._compiler() is None:  # pragma: no cover
+        pytest.skip("no C compiler")
+    real_cdll = native.ctypes.CDLL
+
+    class WithoutAVX2:
+        def __init__(self, path: str) -> None:
+            self.sslr_sort_pool_init = real_cdll(path).sslr_sort_pool_init
+            self.sslr_sort_pool_vectorised = lambda: 0
+
+    monkeypatch.setattr(native.ctypes, "CDLL", WithoutAVX2)
+    native._load.cache_clear()
+    try:
+        assert native.sort_pool_kernel() is None
+        assert "no AVX2" in native.sort_pool_status()
+    finally:
+        native._load.cache_clear()

@@ -8,9 +8,10 @@ hand-written C (``sort_pool.c``): built with the system C compiler the first tim
 under ``$SSLR_CACHE_DIR`` (default ``~/.cache/sslr``, keyed by the source's hash and the machine), and
 loaded with ctypes. It gives exactly the bits of the torch ops it replaces (the tests compare them).
 
-Where it cannot be built (no compiler, or one without ``target_clones``: without per-CPU vector code the
-network sort is slower than torch's ops) or ``SSLR_NATIVE=0`` is set, ``sort_pool_kernel()`` is None and
-callers use the torch ops; ``sort_pool_status()`` says why.
+Where it cannot be built (no compiler, or one without ``target_clones``, e.g. not on x86-64) or would be
+slow (a CPU without AVX2: without vector code the network sort is slower than torch's ops), or where
+``SSLR_NATIVE=0`` is set, ``sort_pool_kernel()`` is None and callers use the torch ops;
+``sort_pool_status()`` says why.
 """
 
 from __future__ import annotations
@@ -125,7 +126,10 @@ def _load() -> tuple[SortPoolKernel | None, str]:
             _build(compiler, target)
         library = ctypes.CDLL(str(target))
         library.sslr_sort_pool_init.restype = ctypes.c_int
+        library.sslr_sort_pool_vectorised.restype = ctypes.c_int
         library.sslr_sort_pool_init()
+        if not library.sslr_sort_pool_vectorised():
+            return None, "not used: this CPU has no AVX2, where the kernel is slower than torch's ops"
         return SortPoolKernel(library), f"built at {target}"
     except (OSError, RuntimeError, subprocess.SubprocessError) as err:
         return None, f"could not be built or loaded: {err}"

@@ -54,6 +54,12 @@ int sslr_sort_pool_init(void) {
     return n_comparators;
 }
 
+/* 1 where the vector clones run: without AVX2 the network is slower than torch's ops and is not used */
+int sslr_sort_pool_vectorised(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") || __builtin_cpu_supports("avx512f");
+}
+
 /* Sort lanes [0, nl) of v[SLOTS][LANES] descending, carrying element indices in id. */
 static inline void sort_lanes(float v[SLOTS][LANES], int32_t id[SLOTS][LANES], int nl) {
     for (int k = 0; k < n_comparators; k++) {

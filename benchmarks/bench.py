@@ -5,6 +5,7 @@ Not a test: nothing here asserts a time. Every figure is measured in this run on
     python benchmarks/bench.py                 # everything (the paper preset takes a few minutes on 2 cores)
     python benchmarks/bench.py --skip-paper    # CPU presets only
     python benchmarks/bench.py --only data     # just data generation
+    python benchmarks/bench.py --only inner-step   # one graph-free SRN inner step: autograd / torch ops / kernel
 """
 
 from __future__ import annotations
@@ -178,8 +179,12 @@ def srn_model(base, mode, r):
     cfg = replace(base.model, generator="srn", inner_steps=r, inner_grad=grad_mode,
                   refine_precision=refine or base.model.refine_precision)
     model = SetAutoencoder(cfg).train()
+    agg = model.encoder.refiner.agg
     if variant == "autograd":
-        model.encoder.refiner.agg.squared_error = None
+        agg.squared_error = None
+    elif variant == "torch-ops":
+        import functools
+        agg.squared_error = functools.partial(type(agg).squared_error, agg, native=False)
     return model, cfg
 
 def random_images(cfg, batch):
@@ -327,14 +332,15 @@ def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=("data", "steps", "inner-grad", "clevr"), default=None)
+    ap.add_argument("--only", choices=("data", "steps", "inner-grad", "inner-step", "clevr"), default=None)
     ap.add_argument("--skip-paper", action="store_true", help="leave out the paper preset (minutes per step set on 2 cores)")
     ap.add_argument("--n", type=int, default=4000, help="images for the generation comparison")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--presets", default="tiny,small,paper", help="comma-separated presets for the step table")
     ap.add_argument("--inner-grad-modes", default="unrolled,implicit,truncated:3",
                     help="--inner-grad values; MODE+fp32 / MODE+autocast also sets --refine-precision; "
-                         "MODE/autograd runs the graph-free inner steps through autograd (without their fast path)")
+                         "MODE/autograd runs the graph-free inner steps through autograd (without their fast path), "
+                         "MODE/torch-ops runs them as torch ops (without the compiled FSPool kernel)")
     ap.add_argument("--inner-grad-r", default="10,20,40")
     ap.add_argument("--inner-grad-presets", default="tiny,small")
     ap.add_argument("--inner-grad-out", default=None, help="also write the --inner-grad rows to this JSON file")
@@ -357,6 +363,10 @@ def main() -> None:
         bench_inner_grad(args.inner_grad_presets.split(","), args.inner_grad_modes.split(","),
                          [int(r) for r in args.inner_grad_r.split(",")], batch=32, reps=args.reps,
                          out=Path(args.inner_grad_out) if args.inner_grad_out else None, interleave=args.inner_grad_interleave)
+    if args.only in (None, "inner-step"):  # one graph-free inner step: autograd, torch ops, the FSPool kernel
+        console.print("[bold]One graph-free SRN inner step[/bold] (ms, batch 32, one thread; benchmarks/inner_step.py)")
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "inner_step.py"), "--reps", str(max(args.reps, 3))],
+                       cwd=ROOT, check=False)
     clevr = ROOT / "benchmarks" / "bench_clevr.py"
     if args.only in (None, "clevr") and clevr.exists():
         subprocess.run([sys.executable, str(clevr)], cwd=ROOT, check=False)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Table 2 at CPU scale for an hour of SRN (clevr-tiny, 64x64): the issue-19 data (benchmarks/issue19_clevr_tiny.sh
+# makes it), SRN and MLP trained to 6200 steps each (about one single-thread CPU hour of SRN at 0.58 s/step; MLP's
+# 6200 steps are ~22 CPU minutes), a checkpoint kept every 1550 steps, and `sslr iou` on the 500 test scenes at
+# every kept step. One thread per training; run the two trainings side by side on a 2-core machine:
+#   PHASE=train GEN=srn bash benchmarks/table2_hour.sh &  PHASE=train GEN=mlp bash benchmarks/table2_hour.sh
+#   PHASE=iou bash benchmarks/table2_hour.sh
+# Results: benchmarks/results/table2-hour-{srn,mlp}-stepNNNNNN.json. Resumes: a stage whose output exists is skipped.
+set -euo pipefail
+B=${B:-/work/bench/i19-clevr}
+R=${R:-benchmarks/results}
+STEPS=${STEPS:-6200}
+EVERY=${EVERY:-1550}
+export OMP_NUM_THREADS=1
+sslr() { python -m sslr_cli "$@"; }
+case "${PHASE:-all}" in
+  train|all)
+    for gen in ${GEN:-srn mlp}; do
+      [ -e "$B/$gen-$STEPS/last.pt" ] || sslr train "$B/clevr64-train.h5" --preset clevr-tiny --generator "$gen" \
+          --out "$B/$gen-$STEPS" --max-steps "$STEPS" --epochs 1000 --keep-every "$EVERY" --device cpu --quiet
+    done ;;&
+  iou|all)
+    for gen in srn mlp; do
+      for ckpt in "$B/$gen-$STEPS"/step-*.pt; do
+        [ -e "$ckpt" ] || continue
+        out="$R/table2-hour-$gen-$(basename "$ckpt" .pt | tr -d -).json"
+        if [ ! -e "$out" ]; then
+          sslr iou "$ckpt" --data "$B/clevr64-test.h5" --device cpu --json > "$out.tmp"
+          mv "$out.tmp" "$out"
+        fi
+      done
+    done ;;
+esac

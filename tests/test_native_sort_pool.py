@@ -158,3 +158,18 @@ def test_a_cpu_without_avx2_keeps_the_torch_ops(monkeypatch):
         assert "no AVX2" in native.sort_pool_status()
     finally:
         native._load.cache_clear()
+
+
+def test_a_compiler_that_fails_leaves_the_torch_ops_and_says_why(monkeypatch, tmp_path):
+    failing = tmp_path / "cc"
+    failing.write_text("#!/bin/sh\necho 'error: no such target' >&2\nexit 3\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("SSLR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(native, "_compiler", lambda: str(failing))
+    native._load.cache_clear()
+    try:
+        assert native.sort_pool_kernel() is None
+        assert native.sort_pool_status() == "could not be built or loaded: cc exited with 3: error: no such target"
+        assert list((tmp_path / "cache").iterdir()) == []  # nothing half-written left behind
+    finally:
+        native._load.cache_clear()

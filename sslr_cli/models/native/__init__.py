@@ -103,7 +103,8 @@ def _build(compiler: str, target: Path) -> None:
     try:
         done = subprocess.run([compiler, *_FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
-            raise RuntimeError((done.stderr or done.stdout).strip().splitlines()[-1] if (done.stderr or done.stdout).strip() else f"exit {done.returncode}")
+            said = (done.stderr or done.stdout).strip().splitlines()
+            raise RuntimeError(f"{Path(compiler).name} exited with {done.returncode}" + (f": {said[-1]}" if said else ""))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

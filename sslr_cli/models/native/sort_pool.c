@@ -99,6 +99,7 @@ HOT void sslr_sort_pool_bf16(const uint16_t *h, const uint16_t *w, int64_t B, in
                              uint16_t *out, uint8_t *order) {
     float v[SLOTS][LANES];
     int32_t id[SLOTS][LANES];
+    if (!n_comparators) build_network();
     for (int64_t b = 0; b < B; b++) {
         const uint16_t *hb = h + b * n * C;
         for (int64_t c0 = 0; c0 < C; c0 += LANES) {

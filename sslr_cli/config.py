@@ -349,9 +349,12 @@ PRESETS: dict[str, RunConfig] = {
         ModelConfig(**_SMALL_WIDTHS),
         TrainConfig(batch_size=32, lr=6e-3, late_epoch=-1, precision="bf16"),
     ),
+    # tiny differentiates only the last 3 of SRN's r inner steps (--inner-grad truncated:3): in 10 CPU minutes
+    # (2914 steps against unrolled's 2652) it disentangled more circles at the paper's threshold 0.1, three
+    # seeds each (README "SRN's inner loop", benchmarks/results/issue16-table1-kernel.jsonl); S_r is the same.
     "tiny": RunConfig(
         "tiny",
-        ModelConfig(**_TINY_WIDTHS),
+        ModelConfig(**_TINY_WIDTHS, inner_grad="truncated:3"),
         TrainConfig(batch_size=32, lr=1e-2, late_epoch=-1, precision="bf16"),
     ),
     # CLEVR (Sec. 4.2, App. B, the reference run_reconstruct_clevr.py): 128x128 input, trunk 64 -> 512

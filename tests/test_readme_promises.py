@@ -45,14 +45,15 @@ def _same_weights(a, b) -> bool:
 
 # --- presets and the r schedule ------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, enc, dec, hidden, z, batch, opt, lr, precision", [
-    ("paper", 64, 256, 512, 100, 64, "adam", 3e-4, "fp32"),
-    ("small", 32, 64, 256, 100, 32, "adam", 6e-3, "bf16"),
-    ("tiny", 16, 32, 128, 64, 32, "adam", 1e-2, "bf16"),
+@pytest.mark.parametrize("name, enc, dec, hidden, z, batch, opt, lr, precision, inner_grad", [
+    ("paper", 64, 256, 512, 100, 64, "adam", 3e-4, "fp32", "unrolled"),
+    ("small", 32, 64, 256, 100, 32, "adam", 6e-3, "bf16", "unrolled"),
+    ("tiny", 16, 32, 128, 64, 32, "adam", 1e-2, "bf16", "truncated:3"),
 ])
-def test_preset_values_are_the_readme_table(name, enc, dec, hidden, z, batch, opt, lr, precision):
+def test_preset_values_are_the_readme_table(name, enc, dec, hidden, z, batch, opt, lr, precision, inner_grad):
     m, t = PRESETS[name].model, PRESETS[name].train
     assert (m.encoder_width, m.decoder_width, m.agg_hidden, m.embed_dim) == (enc, dec, hidden, z)
+    assert m.inner_grad == inner_grad
     assert (m.set_size, m.element_dim, m.inner_steps, m.generator, m.init_mode) == (16, 10, 10, "srn", "detached")
     assert (t.batch_size, t.optimizer, t.lr, t.precision, t.task, t.loss) == (batch, opt, lr, precision, "reconstruct", "sse")
     # r: 10, and 20 from epoch 20 for the paper preset only

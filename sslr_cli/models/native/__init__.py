@@ -90,8 +90,9 @@ def _cache_dir() -> Path:
 
 def _compiler() -> str | None:
     for name in (os.environ.get("CC"), (sysconfig.get_config_var("CC") or "").split(" ")[0], "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+        path = shutil.which(name) if name else None
+        if path:
+            return path
     return None
 
 
@@ -120,7 +121,8 @@ def _load() -> tuple[SortPoolKernel | None, str]:
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(_FLAGS).encode()).hexdigest()[:16]
     target = _cache_dir() / f"sort_pool-{key}-{platform.machine()}.so"
     try:
-        if not target.exists():
+        cached = target.exists()
+        if not cached:
             compiler = _compiler()
             if compiler is None:
                 return None, "no C compiler found (set CC)"
@@ -131,7 +133,7 @@ def _load() -> tuple[SortPoolKernel | None, str]:
         library.sslr_sort_pool_init()
         if not library.sslr_sort_pool_vectorised():
             return None, "not used: this CPU has no AVX2, where the kernel is slower than torch's ops"
-        return SortPoolKernel(library), f"built at {target}"
+        return SortPoolKernel(library), f"{'loaded from the cache' if cached else 'built'}: {target}"
     except (OSError, RuntimeError, subprocess.SubprocessError) as err:
         return None, f"could not be built or loaded: {err}"
 

@@ -9,7 +9,7 @@ Not a test: nothing here asserts a time. Every figure is measured in this run on
     python benchmarks/bench_clevr.py --n 100 --size 64 --step --preset clevr-tiny --threads 1
                                                       # clevr-tiny's step: single-thread CPU seconds
 
-    python benchmarks/bench_clevr.py --n 200 --size 64 --apparent-size results/issue19-apparent-size.json
+    python benchmarks/bench_clevr.py --n 200 --size 64 --apparent-size studies/table2-cpu/results/apparent-size-64.json
                                                       # objects' size in frame against CLEVR's
 
 ``--apparent-size`` compares the rendered objects' amodal boxes, as fractions of the image's width

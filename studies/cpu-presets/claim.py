@@ -6,9 +6,9 @@ side (one process each, one thread each, so the two share the 2 cores fairly), s
 exactly 1..5 circles, and resumes exactly. Prints a table and appends one JSON line per measurement to
 `--log`, so the curve of rates against training time can be plotted.
 
-    python benchmarks/claim.py --preset tiny --minutes 10 --every 2.5
-    python benchmarks/claim.py --preset tiny --set lr=2e-3 --set set_size=12 --tag lr2e-3-s12
-    python benchmarks/claim.py --tag lr2e-3-s12 --resume --minutes 10     # 10 more minutes of the same runs
+    python studies/cpu-presets/claim.py --preset tiny --minutes 10 --every 2.5
+    python studies/cpu-presets/claim.py --preset tiny --set lr=2e-3 --set set_size=12 --tag lr2e-3-s12
+    python studies/cpu-presets/claim.py --tag lr2e-3-s12 --resume --minutes 10     # 10 more minutes of the same runs
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install too
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: runs from a checkout without install too
 
 
 def parse_sets(items: list[str]) -> tuple[dict, dict]:

@@ -7,7 +7,7 @@ minutes), measures Table 1 (App. A.2, threshold 0.1 and 0.5) on fresh images wit
 circles at each step milestone, and appends one JSON line per measurement to `--log`. Steps convert
 to CPU minutes with the step times of `bench.py --only steps`, measured separately.
 
-    python benchmarks/sweep.py benchmarks/sweeps/issue5.txt --milestones 250,500,1000 --deadline-min 6
+    python studies/cpu-presets/sweep.py studies/cpu-presets/sweeps/settings.txt --milestones 250,500,1000 --deadline-min 6
 
 A sweep file has one configuration per line: ``NAME PRESET [field=value ...]`` (ModelConfig or
 TrainConfig fields, e.g. ``generator=mlp lr=1e-2``); ``#`` starts a comment.
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install too
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: runs from a checkout without install too
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from claim import ensure_data, load_eval_images, parse_sets, table1  # noqa: E402

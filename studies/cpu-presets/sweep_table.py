@@ -1,6 +1,6 @@
-"""Markdown table of a sweep log (benchmarks/sweep.py): Table 1 rates at chosen steps per configuration.
+"""Markdown table of a sweep log (sweep.py): Table 1 rates at chosen steps per configuration.
 
-    python benchmarks/sweep_table.py benchmarks/results/issue5-gpu-sweep.jsonl --steps 1000,2000,4000
+    python studies/cpu-presets/sweep_table.py studies/cpu-presets/results/gpu-sweep-*.jsonl --steps 1000,2000,4000
 """
 
 from __future__ import annotations

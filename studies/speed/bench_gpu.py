@@ -3,8 +3,8 @@
 Not a test: nothing here asserts a time. Every figure is measured in this run on this machine.
 Without CUDA it prints a message and exits with status 0 (so `make bench` on a CPU machine is fine).
 
-    python benchmarks/bench_gpu.py                          # MLP and SRN (r = 10, 20), batch 32/64, fp32/bf16
-    python benchmarks/bench_gpu.py --precisions fp32,bf16,fp16 --compile --json
+    python studies/speed/bench_gpu.py                          # MLP and SRN (r = 10, 20), batch 32/64, fp32/bf16
+    python studies/speed/bench_gpu.py --precisions fp32,bf16,fp16 --compile --json
 
 A step is the training loop's step (engine/train.py): uint8 batch on the host -> pinned -> GPU
 (non-blocking), autocast, the reconstruction loss, backward (through SRN's inner loop), Adam; fp16
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install too
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: runs from a checkout without install too
 
 
 def measure(preset: str, generator: str, r: int, batch: int, precision: str, steps: int, warmup: int,

@@ -1,6 +1,6 @@
 """What one mid-epoch checkpoint costs at each preset: CPU time of writing last.pt, and its size.
 
-    OMP_NUM_THREADS=1 python benchmarks/checkpoint_cost.py --out benchmarks/results/checkpoint-cost.json
+    OMP_NUM_THREADS=1 python studies/speed/checkpoint_cost.py --out studies/speed/results/checkpoint-cost.json
 
 The payload is the one the training loop writes (model, Adam state after a step, RNG, counters),
 written the way the loop writes it (``save_checkpoint``: temporary file, then a rename). Time is the

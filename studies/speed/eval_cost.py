@@ -1,8 +1,8 @@
 """What one learning-curve measurement (``sslr train --eval-every``) costs: CPU time of ``curves.measure``
 (Table 1 at 0.1 and 0.5, MSE, ARI) on N held-out images per circle count 1..5, per preset and generator.
 
-    OMP_NUM_THREADS=1 python benchmarks/eval_cost.py --preset tiny --per-count 200 \
-        --out benchmarks/results/eval-cost-tiny.json
+    OMP_NUM_THREADS=1 python studies/speed/eval_cost.py --preset tiny --per-count 200 \
+        --out studies/speed/results/eval-cost-tiny.json
 
 Time is the single-thread process CPU time (user + system, ``time.process_time``) of one measurement,
 made on freshly initialised weights (the forward pass, the SRN's refinement included, costs the same

@@ -1,6 +1,6 @@
-"""Table 2 against training steps: the `sslr iou --json` files of benchmarks/table2_hour.sh as a table and a figure.
+"""Table 2 against training steps: the `sslr iou --json` files of table2_hour.sh as a table and a figure.
 
-    python benchmarks/table2_curve.py benchmarks/results/table2-hour-*.json [--figure assets/table2-curve.png]
+    python studies/table2-cpu/table2_curve.py studies/table2-cpu/results/hour-*.json [--figure studies/table2-cpu/curve.png]
 
 Each file holds one checkpoint's row (``step-NNNNNN.pt``); rows are grouped by generator and ordered by step.
 The paper's Table 2 (MLP / SRN) is drawn as dashed lines.

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Table 2 at CPU scale for an hour of SRN (clevr-tiny, 64x64): the issue-19 data (benchmarks/issue19_clevr_tiny.sh
-# makes it), SRN and MLP trained to 6200 steps each (about one single-thread CPU hour of SRN at 0.58 s/step; MLP's
+# Table 2 at CPU scale for an hour of SRN (clevr-tiny, 64x64): the data of clevr_tiny.sh
+# (it makes them), SRN and MLP trained to 6200 steps each (about one single-thread CPU hour of SRN at 0.58 s/step; MLP's
 # 6200 steps are ~22 CPU minutes), a checkpoint kept every 1550 steps, and `sslr iou` on the 500 test scenes at
 # every kept step. One thread per training; run the two trainings side by side on a 2-core machine:
-#   PHASE=train GEN=srn bash benchmarks/table2_hour.sh &  PHASE=train GEN=mlp bash benchmarks/table2_hour.sh
-#   PHASE=iou bash benchmarks/table2_hour.sh
-# Results: benchmarks/results/table2-hour-{srn,mlp}-stepNNNNNN.json. Resumes: a stage whose output exists is skipped.
+#   PHASE=train GEN=srn bash studies/table2-cpu/table2_hour.sh &  PHASE=train GEN=mlp bash studies/table2-cpu/table2_hour.sh
+#   PHASE=iou bash studies/table2-cpu/table2_hour.sh
+# Results: studies/table2-cpu/results/hour-{srn,mlp}-stepNNNNNN.json. Resumes: a stage whose output exists is skipped.
 set -euo pipefail
-B=${B:-/work/bench/i19-clevr}
-R=${R:-benchmarks/results}
+cd "$(dirname "$0")/../.."
+B=${B:-bench-out/clevr-tiny}
+R=${R:-studies/table2-cpu/results}
 STEPS=${STEPS:-6200}
 EVERY=${EVERY:-1550}
 export OMP_NUM_THREADS=1
@@ -23,7 +24,7 @@ case "${PHASE:-all}" in
     for gen in srn mlp; do
       for ckpt in "$B/$gen-$STEPS"/step-*.pt; do
         [ -e "$ckpt" ] || continue
-        out="$R/table2-hour-$gen-$(basename "$ckpt" .pt | tr -d -).json"
+        out="$R/hour-$gen-$(basename "$ckpt" .pt | tr -d -).json"
         if [ ! -e "$out" ]; then
           sslr iou "$ckpt" --data "$B/clevr64-test.h5" --device cpu --json > "$out.tmp"
           mv "$out.tmp" "$out"

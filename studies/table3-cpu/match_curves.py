@@ -1,7 +1,7 @@
-"""Learning curves of the set matchers on a CPU (issue 13): validation error every K steps, one thread.
+"""Learning curves of the set matchers on a CPU: validation error every K steps, one thread.
 
-    PYTHONPATH=$PWD python benchmarks/match_curves.py --data /work/bench/i13/iso-train.h5 \
-        --runs mlp:5e-4,mlp:2e-3 --steps 1000 --every 250 --log benchmarks/results/issue13-curves.jsonl
+    python studies/table3-cpu/match_curves.py --data bench-out/table3/iso-train.h5 \
+        --runs mlp:5e-4,mlp:2e-3 --steps 1000 --every 250 --log studies/table3-cpu/results/curves-learning-rates.jsonl
 
 Each run: the ``--preset`` (default match-tiny) with the generator and RMSprop rate given, seed 0, batches of
 32 training pairs in file order (epoch after epoch), validated on the last ``--val`` pairs of the file (never

@@ -1,7 +1,7 @@
-"""Single-thread CPU time of one set-matching training step, per matcher and width (issue 13).
+"""Single-thread CPU time of one set-matching training step, per matcher and width.
 
-    PYTHONPATH=$PWD python benchmarks/match_steps.py --data /work/bench/i13/iso-train.h5 \
-        --out benchmarks/results/issue13-match-steps.json
+    python studies/table3-cpu/match_steps.py --data bench-out/table3/iso-train.h5 \
+        --out studies/table3-cpu/results/match-step-times.json
 
 For each width (``w64`` = ``match-paper``'s, and narrower trunks) and each
 matcher (naive CNN, SSLR-MLP, SSLR-SRN, SSLR-SRN with the reconstruction term), it takes ``--warmup`` steps,

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Table 3 (set matching) on a CPU with the match-tiny preset, one training process at a time, one thread
-# (`sslr reproduce OUT --scale tiny` runs the same four models x three seeds, two at a time; the README's table
-# comes from that run). Writes benchmarks/results/issue13-table3.json.
-#   benchmarks/table3.sh [PHASE...]    phases: data init pilot seeds table (default: all, in that order)
-# BENCH (default /work/bench/i13) holds data and runs; outputs are never overwritten (sslr refuses).
+# (`sslr reproduce OUT --scale tiny` runs the same four models x three seeds, two at a time; the 3000-step table
+# comes from that run). Writes studies/table3-cpu/results/table3-match-tiny.json (TABLE_JSON).
+#   studies/table3-cpu/table3.sh [PHASE...]    phases: data init pilot seeds table (default: all, in that order)
+# BENCH (default bench-out/table3) holds data and runs; outputs are never overwritten (sslr refuses).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export PYTHONPATH=$PWD OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-B=${BENCH:-/work/bench/i13}
+B=${BENCH:-bench-out/table3}
+TABLE_JSON=${TABLE_JSON:-studies/table3-cpu/results/table3-match-tiny.json}
 SEEDS=${SEEDS:-0,1,2}
 sslr() { python -m sslr_cli "$@"; }
 ALT="--extra match_cost=smooth_l1 --extra loc_dim=3 --extra att_dim=3"   # the reference code's matcher
@@ -23,7 +24,7 @@ init)   # the reconstruction model whose weights start "SSLR-SRN (r + init)": th
   sslr train "$B/circles-train.h5" --preset tiny --generator srn --max-steps 2650 --val-fraction 0 --out "$B/init-srn" -q --json ;;
 pilot)  # one seed: the Hungarian-cost/embedding variants, and the naive CNN's learning rate
   # (run first, at RMSprop 5e-4 for all models: the set models learnt too little in 1000 steps; match-tiny now
-  # has 2e-3 for them and 5e-4 for the CNN, see benchmarks/match_curves.py and the README)
+  # has 2e-3 for them and 5e-4 for the CNN, see match_curves.py and this study's README)
   sslr train "$B/iso-train.h5" --task match --preset match-tiny --generator srn $ALT --lr 5e-4 --seed 0 --out "$B/alt-srn-lr5e-4" -q --json
   sslr train "$B/iso-train.h5" --task match --preset match-tiny --generator cnn --lr 5e-4 --seed 0 --out "$B/cnn-lr5e-4" -q --json
   sslr train "$B/iso-train.h5" --task match --preset match-tiny --generator srn $ALT --seed 0 --out "$B/alt-srn" -q --json ;;
@@ -36,7 +37,7 @@ seeds)  # Table 3: four models x three seeds
 table)  # every finished run (a directory with best.pt); the pilots as extra rows of the JSON
   runs=(); for d in "$B"/{cnn,mlp,srn,srn-ri}/seed-*; do [ -f "$d/best.pt" ] && runs+=("$d"); done
   more=(); for d in "$B"/alt-srn "$B"/alt-srn-lr5e-4 "$B"/cnn-lr5e-4; do [ -f "$d/best.pt" ] && more+=("$d"); done
-  sslr match "${runs[@]}" "${more[@]}" --data "$B/iso-test.h5" --json > benchmarks/results/issue13-table3.json
+  sslr match "${runs[@]}" "${more[@]}" --data "$B/iso-test.h5" --json > "$TABLE_JSON"
   sslr match "${runs[@]}" --data "$B/iso-test.h5" -q ;;
 *) echo "unknown phase $phase" >&2; exit 2 ;;
 esac; done

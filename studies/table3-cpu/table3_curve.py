@@ -1,10 +1,10 @@
-"""Table 3 against training steps, from the `sslr match --json` files of benchmarks/table3_long.sh.
+"""Table 3 against training steps, from the `sslr match --json` files of table3_long.sh.
 
 Each file holds one step (the runs' step-NNNNNN.pt checkpoints, every seed); this prints relative error and
 per-pair L2 as mean ± std over the seeds at every step, says whether each gap of the paper's ordering
 (CNN > MLP > SRN in relative error) is larger than the seeds' spread, and draws the curve.
 
-    python benchmarks/table3_curve.py benchmarks/results/issue13-long-step*.json --figure assets/table3-curve.png
+    python studies/table3-cpu/table3_curve.py studies/table3-cpu/results/long-step*.json --figure studies/table3-cpu/curve.png
 """
 
 from __future__ import annotations

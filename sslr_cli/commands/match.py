@@ -33,16 +33,17 @@ def match_command(
     data: Path = typer.Option(..., "--data", "-d", help="Iso-circles test pairs (HDF5 from 'sslr gen-data isocircles').", dir_okay=False),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Pairs per batch; the L2 error is a per-batch sum (the paper's code: 32)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N pairs."),
+    breakdown: bool = typer.Option(False, "--breakdown", help="Also: relative error and per-pair L2 by fifth of the pairs sorted by target distance."),
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Table 3: relative error and L2 error of each model (seeds grouped), beside the paper's."""
-    _run(checkpoints, data, batch_size, limit, device, quiet, as_json)
+    _run(checkpoints, data, batch_size, limit, device, quiet, as_json, breakdown)
 
 
 @user_errors
-def _run(checkpoints, data, batch_size, limit, device, quiet, as_json) -> None:
+def _run(checkpoints, data, batch_size, limit, device, quiet, as_json, breakdown=False) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.inputs import load_match_pairs
     from sslr_cli.experiments.matching import evaluate_checkpoint, group_runs
@@ -66,6 +67,10 @@ def _run(checkpoints, data, batch_size, limit, device, quiet, as_json) -> None:
         if len(set(r.seeds)) < len(r.seeds):
             err.print(f"[yellow]warning: {r.name} has several runs with the same seed ({', '.join(r.checkpoints)}); "
                       f"its std is not a spread over seeds[/yellow]")
+    if breakdown:  # experiments/match_breakdown.py
+        from sslr_cli.experiments.match_breakdown import breakdown as parts_of, mean_by_model
+        breakdown = mean_by_model([(r.name, parts_of(x.evaluation.predictions, pairs["target"].numpy()))
+                                   for r in rows for x in runs if x.checkpoint in r.checkpoints])
     batches = runs[0].evaluation.batches
     zero = runs[0].evaluation.zero_targets
     if as_json:
@@ -86,6 +91,7 @@ def _run(checkpoints, data, batch_size, limit, device, quiet, as_json) -> None:
             "runs": [{"checkpoint": r.checkpoint, "model": r.model, "preset": r.preset, "seed": r.seed,
                       "relative_error": r.evaluation.relative_error, "l2_error": r.evaluation.l2_error,
                       "mse": r.evaluation.mse} for r in runs],
+            **({"breakdown": {m: [p.to_dict() for p in ps] for m, ps in breakdown.items()}} if breakdown else {}),
         })
         return
     from sslr_cli.experiments.matching import PAPER_TABLE3
@@ -110,3 +116,6 @@ def _run(checkpoints, data, batch_size, limit, device, quiet, as_json) -> None:
               f"L2 error (sum/batch) = sum of squared errors over a batch of {batch_size} pairs, averaged over the "
               f"{batches} batches (the paper's code); L2 error (mean/pair) = mean squared error per pair. The paper's "
               f"L2 column is shown under mean/pair, the definition its values fit (README).")
+    if breakdown:
+        from sslr_cli.commands.diagnostics import print_match_breakdown
+        print_match_breakdown(breakdown)

@@ -15,7 +15,7 @@ from rich.table import Table
 from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
 
-SECONDARY_THRESHOLD = 0.5  # issue 5: SRN's elements carry faint residue; report the looser threshold too
+SECONDARY_THRESHOLD = 0.5  # SRN's elements carry faint residue; report the looser threshold too
 
 
 def _pct(v: float | None) -> str:
@@ -47,7 +47,7 @@ def rates_table(title: str, counts: list[int], images: dict[int, int], labels: l
 
 
 def reconstruct_command(
-    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used); with --curve: run directories, metrics.jsonl files or benchmarks/claim.py logs."),
+    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used); with --curve: run directories, metrics.jsonl files or claim.py logs (studies/cpu-presets)."),
     data: Optional[List[Path]] = typer.Option(None, "--data", "-d", help="Circles dataset(s) with counts and masks; repeat for one file per count (gen-data circles --count K).", dir_okay=False),
     curve: bool = typer.Option(False, "--curve", help="Learning curves instead: plot (--figure, default <out-dir>/curve.png; --samples 0 = none) and tabulate the eval lines of 'sslr train --eval-every' runs, rate against steps and minutes, at --threshold 0.1 or 0.5."),
     threshold: float = typer.Option(0.1, "--threshold", help="An element is non-empty when a value of its weighted image exceeds this (the paper: 0.1)."),
@@ -59,6 +59,7 @@ def reconstruct_command(
     seed: int = typer.Option(0, "--seed", help="Which images the figure shows (random, seeded)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),
     inner_steps: InnerStepsOption = None,
+    by_radius: bool = typer.Option(False, "--by-radius", help="Also: why images are not disentangled (too few / too many elements) per count, one circle by radius, and SRN's refinement by radius."),
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -69,7 +70,7 @@ def reconstruct_command(
 
 @user_errors
 def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figure, out_dir, seed, force, device,
-                 quiet, as_json, curve=False, inner_steps=None) -> None:
+                 quiet, as_json, curve=False, inner_steps=None, by_radius=False) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
     from sslr_cli.experiments.inputs import load_labelled_images
@@ -115,6 +116,9 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
         decs = [(m.label, decompose(m.model, chosen, threshold, dev)) for m in models]
         save_figure(reconstruction_figure(chosen.numpy(), decs), fig_path, force)
 
+    if by_radius:  # experiments/failure_modes.py
+        from sslr_cli.experiments.failure_modes import diagnose
+        by_radius = diagnose(models, list(data), evaluation, threshold, limit, batch_size, dev)
     ks = sorted(results[0].images)
     payload = {
         "data": [str(p) for p in data], "images": n, "threshold": threshold, "secondary_threshold": SECONDARY_THRESHOLD,
@@ -124,6 +128,8 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
                         for m, r in zip(models, results)],
         "paper": {name: {str(k): v for k, v in vals.items()} for name, vals in PAPER_TABLE1.items()},
     }
+    if by_radius:
+        payload["failure_modes"] = [d.to_dict() for d in by_radius]
     if as_json:
         print_json(payload)
         return
@@ -145,6 +151,9 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
     for k in ks:
         table.add_row(f"non-empty elements, {k} circle{'s' if k != 1 else ''}", *[_num(r.mean_nonempty[k], ".2f") for r in results])
     out.print(table)
+    if by_radius:
+        from sslr_cli.commands.diagnostics import print_failure_modes
+        print_failure_modes(by_radius, threshold)
     if fig_path is not None:
         out.print(f"figure: {fig_path}")
 

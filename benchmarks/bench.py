@@ -1,10 +1,12 @@
-"""`make bench`: speed figures for data generation and training steps, printed as tables.
+"""`make bench`: speed figures for data generation, training steps, SRN's inner loop and the CLI, printed as
+one table with the ratios the README and studies/speed quote.
 
 Not a test: nothing here asserts a time. Every figure is measured in this run on this machine.
 
     python benchmarks/bench.py                 # everything (the paper preset takes a few minutes on 2 cores)
     python benchmarks/bench.py --skip-paper    # CPU presets only
-    python benchmarks/bench.py --only data     # just data generation
+    python benchmarks/bench.py --detail        # also every section's own table
+    python benchmarks/bench.py --only data     # just data generation (a section alone prints its own table)
     python benchmarks/bench.py --only inner-step   # one graph-free SRN inner step: autograd / torch ops / kernel
 """
 
@@ -26,6 +28,17 @@ from rich.table import Table
 
 console = Console(width=170)  # wide tables stay readable when piped to a file
 ROOT = Path(__file__).resolve().parent.parent
+SUMMARY: list[tuple[str, str, str]] = []  # (figure, value, ratio): the one table `make bench` ends with
+DETAIL = True  # print each section's own table (main() turns it off for the whole run without --detail)
+
+
+def show(table: Table) -> None:
+    if DETAIL:
+        console.print(table)
+
+
+def summarise(figure: str, value: str, ratio: str = "") -> None:
+    SUMMARY.append((figure, value, ratio))
 
 
 # ----------------------------------------------------------------------------- data generation
@@ -85,8 +98,11 @@ def bench_data(n: int) -> None:
         table.add_column(col)
     for name, count, g, w in rows:
         table.add_row(name, str(count), f"{g:,.0f}", f"{w:,.0f}")
-    console.print(table)
-    console.print(f"default sets (64000 train + 4000 test, generate + write): [bold]{t_default:.1f} s[/bold]")
+    show(table)
+    (_, _, ref_g, ref_w), (_, _, our_g, our_w) = rows
+    summarise("circles: generate + HDF5 write, images/s (reference-style loop)", f"{our_w:,.0f} ({ref_w:,.0f})",
+              f"x{our_w / ref_w:.1f}")
+    summarise("circles: the default sets, 64000 + 4000 images", f"{t_default:.1f} s")
 
 
 # ----------------------------------------------------------------------------- training steps
@@ -140,6 +156,7 @@ def bench_steps(configs: list[tuple[str, str, str, int]], batch: int, reps: int)
     table = Table(title=f"Training step, batch {batch} (best of {reps}; {os.cpu_count()} CPU cores, torch threads = default)")
     for col in ("preset", "generator", "r", "precision", "s/step", "images/s", "GFLOP/step", "GFLOP/s", "% of fp32 matmul peak", "peak RSS MB"):
         table.add_column(col, justify="right")
+    measured = {}
     for preset, generator, precision, r in configs:
         proc = subprocess.run([sys.executable, "-c", STEP_SCRIPT, preset, generator, precision, str(r), str(batch), str(reps)],
                               capture_output=True, text=True, cwd=ROOT)
@@ -147,13 +164,22 @@ def bench_steps(configs: list[tuple[str, str, str, int]], batch: int, reps: int)
             table.add_row(preset, generator, str(r), precision, "failed: " + proc.stderr.strip().splitlines()[-1][:60], *[""] * 5)
             continue
         m = json.loads(proc.stdout.strip().splitlines()[-1])
+        measured[preset, generator, precision, r] = m["step_s"]
         gflops = m["flops"] / 1e9
         achieved = gflops / m["step_s"]
         table.add_row(preset, generator, str(r) if generator == "srn" else "-", precision, f"{m['step_s']:.3f}",
                       f"{batch / m['step_s']:.1f}", f"{gflops:.1f}", f"{achieved:.1f}",
                       f"{100 * achieved * 1e9 / m['matmul_peak']:.0f}%  (peak {m['matmul_peak'] / 1e9:.0f})", f"{m['rss_mb']:.0f}")
         console.print(f"  measured {preset}/{generator}/{precision}/r={r}: {m['step_s']:.3f} s/step", highlight=False)
-    console.print(table)
+    show(table)
+    for preset in dict.fromkeys(c[0] for c in configs):
+        srn, mlp = measured.get((preset, "srn", "bf16", 10)), measured.get((preset, "mlp", "bf16", 0))
+        if srn and mlp:
+            summarise(f"training step, {preset}, batch {batch}, bf16: SRN r=10 (MLP)", f"{srn:.3f} s ({mlp:.3f} s)",
+                      f"SRN x{srn / mlp:.2f} MLP")
+        fp32 = measured.get((preset, "srn", "fp32", 10))
+        if srn and fp32:
+            summarise(f"training step, {preset}, SRN r=10: fp32 / bf16", f"{fp32:.3f} s / {srn:.3f} s", f"x{fp32 / srn:.2f}")
 
 
 # The SRN training step both --inner-grad timers run (one thread, the preset's precision, random images):
@@ -317,7 +343,13 @@ def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch:
                               f"{q['median']:.3f} ({q['ci95'][0]:.3f}-{q['ci95'][1]:.3f})" if q else "-",
                               f"{m['peak_mb']:.0f}", f"{m['graph_mb']:.1f}")
                 console.print(f"  measured {preset}/{mode}/r={r}: {m['cpu_s']:.3f} s, +{m['peak_mb']:.0f} MB, graph {m['graph_mb']:.1f} MB", highlight=False)
-    console.print(table)
+    show(table)
+    for preset in presets:
+        graph = {(row["inner_grad"], row["r"]): row["graph_mb"] for row in rows if row["preset"] == preset}
+        lo, hi = min(rs), max(rs)
+        if ("implicit", lo) in graph and ("implicit", hi) in graph and ("unrolled", hi) in graph:
+            summarise(f"SRN graph, {preset}: implicit r={lo} / r={hi} (unrolled r={hi})",
+                      f"{graph['implicit', lo]:.1f} / {graph['implicit', hi]:.1f} MB ({graph['unrolled', hi]:.1f} MB)")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"cpu_cores": os.cpu_count(), "threads": 1, "time": "median time.process_time per step",
@@ -328,6 +360,63 @@ def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch:
                                    "ratio_interleaved": "median over the interleaved rounds of this row's step time / the "
                                                         "reference row's in the same round; bootstrap 95 % interval",
                                    "rows": rows}, indent=1) + "\n")
+
+
+def bench_implicit_ratio(preset: str, reps: int, batch: int = 32) -> None:
+    """The paired ratio the README quotes: an `implicit` step at r = 40 over an `unrolled` step at r = 10, both
+    in one process, taking turns (studies/inner-grad has the full comparison)."""
+    inter = interleaved_times(preset, [("unrolled", 10), ("implicit", 40)], batch, reps)
+    if inter is None:
+        return
+    q = paired_ratio(inter["times"], 1, 0)
+    summarise(f"SRN training step, {preset}: implicit r=40 / unrolled r=10 (paired, {q['rounds']} rounds)",
+              f"{inter['medians'][1]:.3f} s / {inter['medians'][0]:.3f} s",
+              f"x{q['median']:.3f} ({q['ci95'][0]:.3f}-{q['ci95'][1]:.3f})")
+
+
+def bench_inner_step(reps: int) -> None:
+    """benchmarks/inner_step.py (its own lines), then its tiny bf16 row in the summary."""
+    console.print("[bold]One graph-free SRN inner step[/bold] (ms, batch 32, one thread; benchmarks/inner_step.py)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "inner_step.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "inner_step.py"), "--reps", str(reps), "--out", str(out)],
+                       cwd=ROOT, check=False)
+        rows = json.loads(out.read_text())["rows"] if out.exists() else []
+    for row in rows:
+        if row["precision"] != "bf16":
+            continue
+        ways = [w for w in ("autograd", "fast_torch_ops", "fast_kernel") if f"ms_per_step_{w}" in row]
+        ms = [row[f"ms_per_step_{w}"] for w in ways]
+        summarise(f"one graph-free inner step, {row['preset']} bf16: " + " / ".join(w.replace("fast_", "") for w in ways),
+                  " / ".join(f"{v:.2f}" for v in ms) + " ms", " / ".join(f"x{ms[0] / v:.2f}" for v in ms[1:]))
+
+
+def bench_clevr_render(n: int = 200, size: int = 128) -> None:
+    """The CLEVR-style renderer (benchmarks/bench_clevr.py's bench_render)."""
+    from bench_clevr import bench_render  # this script's folder is on sys.path
+
+    r = bench_render(n, size, 0)
+    console.print(f"  CLEVR renderer: {r['images_per_s']:.1f} images/s at {size}x{size} ({n} images)", highlight=False)
+    summarise(f"CLEVR-style renderer, {size}x{size}, images/s", f"{r['images_per_s']:.1f}")
+
+
+def bench_help_start(reps: int = 3) -> None:
+    """Wall time of `python -m sslr_cli --help` in a fresh process (the CLI imports no torch to print help)."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "sslr_cli", "--help"], cwd=ROOT, capture_output=True, check=False)
+        times.append(time.perf_counter() - t0)
+    summarise("sslr --help start time (best of 3, fresh process)", f"{min(times):.2f} s")
+
+
+def print_summary() -> None:
+    table = Table(title=f"sslr bench: speed figures on this machine ({os.cpu_count()} CPU cores)")
+    for col, justify in (("figure", "left"), ("value", "right"), ("ratio", "right")):
+        table.add_column(col, justify=justify)
+    for row in SUMMARY:
+        table.add_row(*row)
+    console.print(table)
 
 
 def main() -> None:
@@ -346,8 +435,13 @@ def main() -> None:
     ap.add_argument("--inner-grad-out", default=None, help="also write the --inner-grad rows to this JSON file")
     ap.add_argument("--inner-grad-interleave", action="store_true",
                     help="also time every (mode, r) of a preset in one process, stepped in turn (comparisons robust to load changes)")
+    ap.add_argument("--detail", action="store_true", help="also print every section's own table (a section run with --only does)")
     args = ap.parse_args()
+    global DETAIL
+    DETAIL = args.detail or args.only is not None
     console.print(f"[bold]sslr bench[/bold] on {os.cpu_count()} CPU cores, python {sys.version.split()[0]}")
+    if args.only is None:
+        bench_help_start()
     if args.only in (None, "data"):
         bench_data(args.n)
     if args.only in (None, "steps"):
@@ -363,13 +457,13 @@ def main() -> None:
         bench_inner_grad(args.inner_grad_presets.split(","), args.inner_grad_modes.split(","),
                          [int(r) for r in args.inner_grad_r.split(",")], batch=32, reps=args.reps,
                          out=Path(args.inner_grad_out) if args.inner_grad_out else None, interleave=args.inner_grad_interleave)
+        bench_implicit_ratio("tiny", reps=max(args.reps, 11))
     if args.only in (None, "inner-step"):  # one graph-free inner step: autograd, torch ops, the FSPool kernel
-        console.print("[bold]One graph-free SRN inner step[/bold] (ms, batch 32, one thread; benchmarks/inner_step.py)")
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "inner_step.py"), "--reps", str(max(args.reps, 3))],
-                       cwd=ROOT, check=False)
-    clevr = ROOT / "benchmarks" / "bench_clevr.py"
-    if args.only in (None, "clevr") and clevr.exists():
-        subprocess.run([sys.executable, str(clevr)], cwd=ROOT, check=False)
+        bench_inner_step(max(args.reps, 3))
+    if args.only in (None, "clevr"):
+        bench_clevr_render()
+    if args.only is None:
+        print_summary()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ checkpoint alone. Every preset is defined here, in ``PRESETS`` (nothing is regis
 
 - ``paper``: the paper's circles architecture and training, for a GPU (App. A; the reference code's
   |S| = 16, D = 10, r = 10 -> 20 at epoch 20, Adam 3e-4, batch 64, summed squared error).
-- ``small`` / ``tiny``: narrower models for a 2-core CPU, sized by measurement (see README).
+- ``small`` / ``tiny``: narrower models for a 2-core CPU, sized by measurement (docs/presets.md).
 - ``clevr-paper`` / ``clevr-small``: the CLEVR variant (App. B) at 128x128; ``clevr-tiny`` at 64x64.
 - ``match-paper`` / ``match-small`` / ``match-tiny``: the set-matching task (App. C), with the widths of
   ``paper`` / ``small`` / ``tiny``, so SSLR-SRN (r + init) starts from a circles run of that preset.
@@ -327,7 +327,7 @@ class MatchSettings:
 
 _MATCH_TRAIN = dict(task="match", batch_size=REFERENCE_BATCH, lr=5e-4, optimizer="rmsprop", late_epoch=-1)
 _MATCH_CPU_TRAIN = {**_MATCH_TRAIN, "lr": 2e-3, "epochs": 60}
-# CPU: each model at the better of the rates tried in 1000 steps (README "Table 3 on a CPU"), r + init
+# CPU: each model at the better of the rates tried in 1000 steps (studies/table3-cpu), r + init
 # decoding 4 of the 32 images A per step (the decoder is most of a CPU step). match-X has the widths of the
 # circles preset X, so `--init` from an X reconstruction run copies every weight of G and the decoder.
 _MATCH_CPU_EXTRA = MatchSettings(recon_images=4, cnn_lr=5e-4).to_extra()
@@ -338,20 +338,13 @@ _MATCH_SMALL = dict(**_SMALL_WIDTHS, inner_steps=5)
 
 PRESETS: dict[str, RunConfig] = {
     "paper": RunConfig("paper", ModelConfig(), TrainConfig()),
-    # CPU presets, sized by measurement (README "What the CPU presets reach"): Table 1 against optimizer
-    # steps for 24 settings on a GPU (benchmarks/sweep.py, benchmarks/results/), then the chosen ones
-    # confirmed on a 2-core CPU (benchmarks/claim.py). Adam's rate was the lever: 1e-2 (tiny) and 6e-3
-    # (small) disentangled fastest per step; r = 5, inner momentum 0.9, a 0.3 inner step, 32 x 16 sets
-    # and a learned S0 were all slower. bf16 autocast makes a tiny SRN step 1.7x faster at one thread
-    # (0.39 -> 0.23 s); use --precision fp32 on CPUs without bf16.
+    # CPU presets, sized by measurement: why each value, docs/presets.md (studies/cpu-presets).
     "small": RunConfig(
         "small",
         ModelConfig(**_SMALL_WIDTHS),
         TrainConfig(batch_size=32, lr=6e-3, late_epoch=-1, precision="bf16"),
     ),
-    # tiny differentiates only the last 3 of SRN's r inner steps (--inner-grad truncated:3): in 10 CPU minutes
-    # (2914 steps against unrolled's 2652) it disentangled more circles at the paper's threshold 0.1, three
-    # seeds each (README "SRN's inner loop", benchmarks/results/issue16-table1-kernel.jsonl); S_r is the same.
+    # tiny: --inner-grad truncated:3, the most circles per CPU minute (docs/presets.md, studies/inner-grad).
     "tiny": RunConfig(
         "tiny",
         ModelConfig(**_TINY_WIDTHS, inner_grad="truncated:3"),
@@ -378,7 +371,7 @@ PRESETS: dict[str, RunConfig] = {
     ),
     # 64x64 renders (CLEVR's frame at half the paper's side; objects keep CLEVR's apparent size, a small
     # one about 5 x 7 pixels), clevr-small's widths, bf16, batch 32, Adam 2e-3; sized by single-thread CPU
-    # step time (README "CLEVR on a CPU": SRN 0.58 s, MLP 0.21 s)
+    # step time (studies/table2-cpu: SRN 0.58 s, MLP 0.21 s)
     "clevr-tiny": RunConfig(
         "clevr-tiny",
         ModelConfig(image_size=64, encoder_width=16, embed_dim=64, set_size=16, element_dim=10, agg="relation",
@@ -388,7 +381,7 @@ PRESETS: dict[str, RunConfig] = {
     ),
     # Set matching: App. A's architecture, App. C.2's training (RMSprop 5e-4, batch 32, r = 5, step 0.1,
     # momentum 0.5, about 60 epochs). The CPU presets were sized by single-thread CPU step times
-    # (benchmarks/match_steps.py) and learning curves (benchmarks/match_curves.py) to a step budget;
+    # and learning curves (studies/table3-cpu) to a step budget;
     # "SSLR-SRN (r + init)" starts (--init) from the circles SRN of the same-named preset.
     "match-paper": RunConfig("match-paper", ModelConfig(inner_steps=5), TrainConfig(epochs=60, **_MATCH_TRAIN),
                              MatchSettings().to_extra()),

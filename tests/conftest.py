@@ -48,7 +48,7 @@ def run(*args):
 
 
 def one_line_error(result, *fragments):
-    """The README's error promise: exit code 2, one line ``Error: ...`` on stderr naming the problem,
+    """The error promise of docs/usage.md: exit code 2, one line ``Error: ...`` on stderr naming the problem,
     nothing on stdout, no traceback."""
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output, result.output
@@ -72,6 +72,6 @@ def losses(run_dir) -> list[float]:
 
 
 def disc(x, y, r, size: int = 64) -> np.ndarray:
-    """The README's disc: the pixels with (x-cx)^2 + (y-cy)^2 <= r^2, as a boolean (size, size) array."""
+    """The disc of docs/usage.md: the pixels with (x-cx)^2 + (y-cy)^2 <= r^2, as a boolean (size, size) array."""
     yy, xx = np.mgrid[0:size, 0:size]
     return (xx - x) ** 2 + (yy - y) ** 2 <= r * r

@@ -74,7 +74,7 @@ def test_heldout_set_is_fixed_and_has_exact_counts():
     a, b = curves.generated_heldout(3), curves.generated_heldout(3)
     assert torch.equal(a.images, b.images) and a.counts.tolist() == [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3 + [5] * 3
     assert a.images.shape == (15, 64, 64, 3) and a.masks.shape == (15, 64, 64)
-    # the same images benchmarks/claim.py evaluates on (count k: seed 1000 + k)
+    # the same images studies/cpu-presets/claim.py evaluates on (count k: seed 1000 + k)
     k2 = generate_circles(3, CircleSpec(min_count=2, max_count=2), seed=1002)
     assert torch.equal(a.images[3:6], torch.from_numpy(k2["images"]))
 

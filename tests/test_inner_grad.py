@@ -180,7 +180,7 @@ def test_fp32_refinement_keeps_whole_model_gradients_close_to_fp32_after_some_tr
 
     The state: 30 Adam steps (lr 1e-2, batch 16) on 64 circle images from seed 0, a small model. The
     refinement amplifies rounding elsewhere too: in other states (wider, longer trained) the fp32 loop
-    still leaves some groups below 0.99 (see README, "Precision of the refinement loop").
+    still leaves some groups below 0.99 (see studies/inner-grad, "The refinement loop in float32").
     """
     from sslr_cli.data.circles import generate_circles
 

@@ -108,14 +108,14 @@ def _run(checkpoints, data, batch_size, limit, device, quiet, as_json, breakdown
         paper = PAPER_TABLE3.get(label)
         if paper:  # the paper's row right under ours (or alone when we have no run of it)
             name = "  paper" if group else f"{label} (paper)"
-            # the paper's one L2 column, under the definition it is closer to (README: the per-pair mean)
+            # the paper's one L2 column, under the definition it is closer to (docs/fidelity.md: the per-pair mean)
             table.add_row(name, "3", f"{paper[0]:.2f}±{paper[1]:.2f}", "", f"{paper[2]:.3f}±{_e(paper[3])}", style="dim")
     out.print(table)
     out.print(f"n = runs (seeds) of a model: mean±sample std over them. rel. error % = mean over pairs of "
               f"|pred - target| / target" + (f" ({zero} pairs with target 0 left out)" if zero else "") + "; "
               f"L2 error (sum/batch) = sum of squared errors over a batch of {batch_size} pairs, averaged over the "
               f"{batches} batches (the paper's code); L2 error (mean/pair) = mean squared error per pair. The paper's "
-              f"L2 column is shown under mean/pair, the definition its values fit (README).")
+              f"L2 column is shown under mean/pair, the definition its values fit (docs/fidelity.md).")
     if breakdown:
         from sslr_cli.commands.diagnostics import print_match_breakdown
         print_match_breakdown(breakdown)

@@ -9,12 +9,12 @@ steps, outside the step timer: it counts towards neither ``elapsed_s`` nor ``--m
 training RNG is restored afterwards, so a run with evaluation trains exactly as one without.
 
 The held-out set is made in memory from fixed seeds (count k: ``generate_circles(n, count k,
-seed=1000 + k)``, the files ``benchmarks/claim.py`` makes), so every run with the same
+seed=1000 + k)``, the files ``studies/cpu-presets/claim.py`` makes), so every run with the same
 ``--eval-images`` is measured on the same images and their curves compare; ``--eval-data`` takes
 circles files instead.
 
 Afterwards (``sslr reconstruct --curve RUN...``): ``load_curve`` reads the eval lines of a run's
-metrics.jsonl, or a ``benchmarks/claim.py`` / ``benchmarks/sweep.py`` log (JSON lines with
+metrics.jsonl, or a ``claim.py`` / ``sweep.py`` log (studies/cpu-presets) (JSON lines with
 generator/tag or name, step, minutes, rates), into ``Curve`` objects for a figure and a table.
 """
 
@@ -239,7 +239,7 @@ def _dedupe(points: list[CurvePoint]) -> list[CurvePoint]:
 
 
 def load_curve(path: str | Path) -> list[Curve]:
-    """The curves in a run directory / its metrics.jsonl (one curve) or a benchmarks log (one per run in it)."""
+    """The curves in a run directory / its metrics.jsonl (one curve) or a claim.py / sweep.py log (one per run in it)."""
     path = Path(path)
     if path.is_dir():
         if not (path / "metrics.jsonl").exists():
@@ -262,7 +262,7 @@ def load_curve(path: str | Path) -> list[Curve]:
                              _counts(r.get("rates_0.5")), _num(r.get("mse")), _num(r.get("ari")), r.get("r"))
                   for r in evals]
         return [Curve(label, str(path), generator, _dedupe(points))]
-    # benchmarks/claim.py (generator, tag, minutes) or benchmarks/sweep.py (name, train_minutes) logs
+    # claim.py (generator, tag, minutes) or sweep.py (name, train_minutes) logs (studies/cpu-presets)
     groups: dict[str, Curve] = {}
     for r in records:
         if "rates" not in r or "step" not in r or "kind" in r:

@@ -21,16 +21,16 @@ from sslr_cli.errors import SSLRError
 
 GROUPS = ("table1", "figures", "table3", "table2")  # what --only selects (plus the stages they need)
 
-# Single-thread CPU seconds per optimizer step, batch of the preset (README "Presets"; bench.py).
-# Set matching (fp32, benchmarks/match_steps.py): "srn-ri" is r + init decoding 4 images A (match-small: 8).
+# Single-thread CPU seconds per optimizer step, batch of the preset (docs/presets.md; bench.py).
+# Set matching (fp32, studies/table3-cpu/match_steps.py): "srn-ri" is r + init decoding 4 images A (match-small: 8).
 STEP_SECONDS = {("tiny", "srn"): 0.23, ("tiny", "mlp"): 0.19, ("small", "srn"): 0.54, ("small", "mlp"): 0.47,
                 ("clevr-tiny", "srn"): 0.58, ("clevr-tiny", "mlp"): 0.21,
                 ("match-tiny", "cnn"): 0.034, ("match-tiny", "mlp"): 0.034, ("match-tiny", "srn"): 0.078,
                 ("match-tiny", "srn-ri"): 0.126, ("match-small", "cnn"): 0.083, ("match-small", "mlp"): 0.085,
                 ("match-small", "srn"): 0.167, ("match-small", "srn-ri"): 0.367}
 
-# Single-thread CPU seconds per image of one learning-curve measurement (benchmarks/eval_cost.py,
-# benchmarks/results/eval-cost-tiny.json; fp32 forward pass and the Table 1 / ARI statistics).
+# Single-thread CPU seconds per image of one learning-curve measurement (studies/speed/eval_cost.py,
+# studies/speed/results/eval-cost-tiny.json; fp32 forward pass and the Table 1 / ARI statistics).
 EVAL_IMAGE_SECONDS = {("tiny", "srn"): 0.0095, ("tiny", "mlp"): 0.0091}
 
 
@@ -125,7 +125,7 @@ SCALES: dict[str, Scale] = {
                      "--batch-size", "8", "--inner-steps", "2"),
         hidden=True, curve_points=2),
     # demo: 1500 steps each, because there SRN led MLP for 1, 2 and 3 circles in both seeds of the GPU sweep
-    # (benchmarks/results/issue5-gpu-sweep-*.jsonl, tiny, Adam 1e-2: SRN 32.2/18.4/15.8 and 27.4/17.0/9.8 %
+    # (studies/cpu-presets/results/gpu-sweep-*.jsonl, tiny, Adam 1e-2: SRN 32.2/18.4/15.8 and 27.4/17.0/9.8 %
     # vs MLP 22.8/9.4/5.6 and 23.4/8.8/5.0 %) while at 1000 steps seed 1 was behind for 3 circles; on this
     # project's 2-core CPU, SRN after 1321 steps led MLP after 1613 (29.3/15.5/14.0 vs 25.0/10.4/5.9 %).
     # Training: ~5.8 min for SRN beside ~4.8 min for MLP (0.23 / 0.19 s per step at one thread each).

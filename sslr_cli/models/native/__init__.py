@@ -3,7 +3,7 @@
 torch has no fused op for "sort each feature's n values, weight them, and send a gradient back through the
 sort"; as separate ops (sort, gather, multiply, sum, scatter) they are about half of a graph-free inner
 step at the ``tiny`` preset on a CPU, mostly per-op overhead on small tensors. ``torch.compile`` was tried
-first (README "SRN's inner loop"): a minute of compiling, no faster, and not torch's bits. So this is
+first (studies/inner-grad, docs/architecture.md): a minute of compiling, no faster, and not torch's bits. So this is
 hand-written C (``sort_pool.c``): built with the system C compiler the first time it is needed, cached
 under ``$SSLR_CACHE_DIR`` (default ``~/.cache/sslr``, keyed by the source's hash and the machine), and
 loaded with ctypes. It gives exactly the bits of the torch ops it replaces (the tests compare them).

@@ -1,4 +1,4 @@
-"""What the README promises, each checked where it can break: the presets and the r schedule,
+"""What README.md and docs/usage.md promise, each checked where it can break: the presets and the r schedule,
 --val, --resume / --max-steps / --max-minutes / --force / --init / --precision through the CLI, the
 preset a dataset picks, byte-identical data files, --help and the one-line Error format of every command."""
 
@@ -259,9 +259,10 @@ COMMANDS = list(_commands(typer.main.get_command(app)))
 
 
 def test_every_readme_command_exists():
+    """The README's table of commands (tests/test_docs.py checks every command line of the docs)."""
     assert {c for c in COMMANDS} >= {("gen-data",), ("gen-data", "circles"), ("gen-data", "isocircles"),
                                      ("gen-data", "clevr"), ("train",), ("reconstruct",), ("interpolate",), ("tsne",),
-                                     ("iou",), ("match",)}
+                                     ("iou",), ("match",), ("reproduce",)}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

@@ -1,4 +1,4 @@
-"""The extension points: registries list what the README documents, presets and tasks resolve through
+"""The extension points: registries list what docs/extending.md documents, presets and tasks resolve through
 the public API alone, old configs with unknown keys fail by name, and a generator defined here plugs
 in through the registry alone (trained by `sslr train`, evaluated by `sslr reconstruct`)."""
 
@@ -32,9 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def readme_registry(name: str) -> set[str]:
-    """The backticked entries of the README's "Extending" table row that starts with ``name``."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Extending"):]
+    """The backticked entries of docs/extending.md's registry table row that starts with ``name``."""
+    section = (ROOT / "docs" / "extending.md").read_text()
     row = next(line for line in section.splitlines() if line.startswith(f"| {name}"))
     return set(re.findall(r"`([a-z][a-z0-9-]*)`", row.split("|")[3]))
 

@@ -332,7 +332,7 @@ def bench_inner_grad(presets: list[str], modes: list[str], rs: list[int], batch:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=("data", "steps", "inner-grad", "inner-step", "clevr"), default=None)
+    ap.add_argument("--only", choices=("cli-start", "data", "steps", "inner-grad", "inner-step", "clevr"), default=None)
     ap.add_argument("--skip-paper", action="store_true", help="leave out the paper preset (minutes per step set on 2 cores)")
     ap.add_argument("--n", type=int, default=4000, help="images for the generation comparison")
     ap.add_argument("--reps", type=int, default=3)
@@ -348,6 +348,9 @@ def main() -> None:
                     help="also time every (mode, r) of a preset in one process, stepped in turn (comparisons robust to load changes)")
     args = ap.parse_args()
     console.print(f"[bold]sslr bench[/bold] on {os.cpu_count()} CPU cores, python {sys.version.split()[0]}")
+    if args.only in (None, "cli-start"):  # how fast `sslr --help` and friends answer (benchmarks/cli_start.py)
+        console.print("[bold]CLI start[/bold] (median of fresh processes)")
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cli_start.py")], cwd=ROOT, check=False)
     if args.only in (None, "data"):
         bench_data(args.n)
     if args.only in (None, "steps"):

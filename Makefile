@@ -1,27 +1,50 @@
-# Two commands for a fresh machine: `make demo` and `make test` (both install first).
+# Two commands for a fresh machine: `make demo` and `make test`. Both build a virtual environment
+# (.venv, or VENV=path) with the exact versions of requirements.lock, then install sslr into it (editable).
 PYTHON ?= python3
-PIP := $(PYTHON) -m pip
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+LOCK := requirements.lock
+# The torch the suite passed with. A torch already in the environment (a CUDA build, say) is kept; the CPU
+# build of this release is what pip takes otherwise (on these machines from local disk, not a CUDA download).
+TORCH := torch==2.13.0
+STAMP := $(VENV)/.sslr-installed
 DEMO := demo-out
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench lock clean
 
-# Keeps a torch that is already installed (e.g. a CUDA build); otherwise takes the CPU build
-# that pip finds on local disk, never a multi-GB CUDA download.
-install:
-	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[dev]"
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) $(LOCK) pyproject.toml
+	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH)"
+	@grep -v '^torch==' $(LOCK) > $(VENV)/lock-without-torch.txt
+	$(PIP) install -q -r $(VENV)/lock-without-torch.txt
+	$(PIP) install -q --no-deps -e .
+	@touch $(STAMP)
 
 test: install
-	$(PYTHON) -m pytest -n 2  # one worker per core of a 2-core machine (pytest-xdist)
+	$(PY) -m pytest -n 2  # one worker per core of a 2-core machine (pytest-xdist)
 
 # The paper's Table 1 and Fig. 2-6 at the demo scale (a few minutes on 2 CPU cores); resumable: run it again
 # after an interruption and it continues. `sslr reproduce demo-out --scale demo --dry-run` shows every step.
 demo: install
-	$(PYTHON) -m sslr_cli reproduce $(DEMO) --scale demo
+	$(PY) -m sslr_cli reproduce $(DEMO) --scale demo
 	@echo "demo: the report is $(DEMO)/report.html (and $(DEMO)/report.md, every number in $(DEMO)/results.json)"
 
 bench: install
-	$(PYTHON) benchmarks/bench.py
+	$(PY) benchmarks/bench.py
+
+# Refresh requirements.lock from pyproject.toml (runtime and dev dependencies) with pip-tools, in a venv of
+# its own so that pip-tools' own dependencies stay out of the project's environment.
+lock:
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -m pip install -q pip-tools
+	echo "$(TORCH)" > $(VENV)-lock/torch.txt
+	$(VENV)-lock/bin/pip-compile -q --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+		--constraint $(VENV)-lock/torch.txt --output-file $(LOCK) pyproject.toml
 
 clean:
 	rm -rf $(DEMO) bench-out .pytest_cache

@@ -1,4 +1,7 @@
-"""The `sslr` executable: Typer subcommands over the library. No model or data logic lives here."""
+"""The `sslr` executable: Typer subcommands over the library. No model or data logic lives here.
+
+Importing it imports no torch, h5py, matplotlib, scipy or scikit-learn: each command imports what it needs
+when it runs, so `sslr --help`, `sslr CMD --help` and `sslr --version` answer at once."""
 
 from __future__ import annotations
 
@@ -6,12 +9,11 @@ from typing import Optional
 
 import typer
 
-from sslr_cli import __version__
 from sslr_cli.commands import gen_data, train
 from sslr_cli.commands import interpolate, reconstruct, tsne
 from sslr_cli.commands import match, reproduce
 from sslr_cli.models.registry import GENERATORS
-from sslr_cli.commands import gen_clevr, iou
+from sslr_cli.commands import gen_clevr, info, iou
 
 app = typer.Typer(
     name="sslr",
@@ -29,12 +31,13 @@ app.command("interpolate", help="Fig. 2 (--mode shift) and Fig. 4 (--mode latent
 app.command("tsne", help="Fig. 5/6: t-SNE of the latent elements of one-circle images, with consistency scores.")(tsne.tsne_command)
 app.command("match", help="Table 3: evaluate set-matching checkpoints on iso-circle pairs (seeds grouped).")(match.match_command)
 app.command("reproduce", help="The whole paper in one command (data, training, Tables 1-3, Fig. 2-6), resumable, with a report.")(reproduce.reproduce_command)
+app.command("info", help="Versions, devices, CPU features, the FSPool kernel and the cache folder (for bug reports; --json).")(info.info_command)
 app.command("iou", help="Table 2: overall and per-object (Chamfer box) IoU on CLEVR, with ARI, for reconstruction checkpoints.")(iou.iou_command)
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"sslr {__version__}")
+        typer.echo(info.version_line())
         raise typer.Exit()
 
 

@@ -18,7 +18,7 @@ def test_help_lists_commands_and_version():
     assert result.exit_code == 0
     for name in ("gen-data", "train"):
         assert name in result.output
-    assert run("--version").output.strip() == f"sslr {__version__}"
+    assert run("--version").output.startswith(f"sslr {__version__} (Python ")
 
 
 def test_module_entry_point():

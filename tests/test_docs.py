@@ -159,14 +159,11 @@ def is_group(cmd) -> bool:
 
 
 def resolve(argv: list[str]):
-    """(the command, its path, the rest of argv); None for a subcommand this build does not have and the
-    documentation may name ahead of it (`sslr info`)."""
+    """(the command, its path, the rest of argv)."""
     cmd, path, rest = CLI, [], list(argv)
     while is_group(cmd) and rest and not rest[0].startswith("-"):
         name = rest.pop(0)
         if name not in cmd.commands:
-            if path == [] and name == "info":
-                return None
             raise AssertionError(f"sslr {' '.join(path + [name])}: no such command")
         cmd, path = cmd.commands[name], path + [name]
     return cmd, path, rest
@@ -177,10 +174,7 @@ def option_names(cmd) -> set[str]:
 
 
 def check_names(argv: list[str]) -> None:
-    resolved = resolve(argv)
-    if resolved is None:
-        return
-    cmd, path, rest = resolved
+    cmd, path, rest = resolve(argv)
     for word in rest:
         name = word.split("=", 1)[0]
         if name.startswith("-") and name not in ("-", "--") and not re.match(r"^-\d", name):
@@ -188,10 +182,7 @@ def check_names(argv: list[str]) -> None:
 
 
 def check_parses(argv: list[str]) -> None:
-    resolved = resolve(argv)
-    if resolved is None:
-        return
-    cmd, path, rest = resolved
+    cmd, path, rest = resolve(argv)
     if is_group(cmd) or "--help" in rest or "--version" in rest:
         check_names(argv)
         return

@@ -14,14 +14,16 @@ from rich.table import Table
 
 from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.commands.gen_data import OUT_ARG, dataset_summary
-from sslr_cli.data.clevr import COLOR_NAMES, MATERIALS, SHAPES, SIZE_NAMES, ClevrSpec, generate_clevr
 from sslr_cli.atomic import check_output
-from sslr_cli.data.store import SceneArrays, write_scenes
 from sslr_cli.errors import SSLRError
 
+# The data modules (h5py, the renderer) are imported where a command runs: `sslr --help` stays fast.
 
-def clevr_summary(scenes: SceneArrays, path: Path, seconds: float) -> dict:
+
+def clevr_summary(scenes, path: Path, seconds: float) -> dict:
     """``dataset_summary`` with CLEVR's attribute names (its colour entry assumes circles)."""
+    from sslr_cli.data.clevr import COLOR_NAMES, MATERIALS, SHAPES, SIZE_NAMES
+
     summary = dataset_summary(scenes, path, seconds)
     objects = scenes["objects"]
     valid = ~np.isnan(objects[..., 0])
@@ -78,6 +80,9 @@ def clevr(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """CLEVR-style scenes (Sec. 4.2): 3-10 shaded objects on a ground plane, with foreground, masks and boxes."""
+    from sslr_cli.data.clevr import ClevrSpec, generate_clevr
+    from sslr_cli.data.store import write_scenes
+
     if source is not None:
         for flag, value in (("--n", n), ("--min-objects", min_objects), ("--max-objects", max_objects)):
             if value is not None:

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
 from sslr_cli.atomic import check_output
-from sslr_cli.data.circles import CircleSpec, circles_chunks, isocircles_chunks
-from sslr_cli.data.store import SceneArrays, check_free_space, estimate_file_bytes, write_scene_blocks
 from sslr_cli.errors import SSLRError
+
+# The data modules (h5py) are imported where a command runs: `sslr --help` stays fast.
 
 app = typer.Typer(help="Generate datasets (HDF5): circles, isocircles (set matching), clevr.", no_args_is_help=True)
 
@@ -31,7 +31,7 @@ class SummaryStats:
         self.target = [math.inf, 0.0, -math.inf]  # min, sum, max
         self.has_target = self.has_colors = False
 
-    def add(self, scenes: SceneArrays) -> None:
+    def add(self, scenes) -> None:
         self.kind, self.seed, self.image_size = scenes.kind, scenes.seed, int(scenes["images"].shape[1])
         self.n += len(scenes)
         c = np.bincount(scenes["counts"].astype(np.int64))
@@ -53,8 +53,9 @@ class SummaryStats:
             self.target = [min(self.target[0], t.min()), self.target[1] + t.sum(), max(self.target[2], t.max())]
 
 
-def dataset_summary(scenes: SceneArrays | SummaryStats, path: Path, seconds: float) -> dict:
-    if isinstance(scenes, SceneArrays):
+def dataset_summary(scenes, path: Path, seconds: float) -> dict:
+    """The table of a written file from its scenes (``SceneArrays``) or their ``SummaryStats``."""
+    if not isinstance(scenes, SummaryStats):
         stats = SummaryStats()
         stats.add(scenes)
     else:
@@ -114,6 +115,8 @@ PROBE = 256  # scenes written in memory to estimate the size of a large file bef
 def _generate(kind: str, out_path: Path, n: int, force: bool, quiet: bool, as_json: bool, chunks) -> None:
     """Generate ``chunks(n, progress)`` (blocks of scenes) into ``out_path`` block by block: memory stays
     that of one block whatever ``n`` is; a file that cannot fit on the disk is refused first."""
+    from sslr_cli.data.store import check_free_space, estimate_file_bytes, write_scene_blocks
+
     check_output(out_path, force)  # fail before spending time on generation
     if n > PROBE:  # the size of PROBE scenes of the same settings, times n / PROBE
         check_free_space(out_path, estimate_file_bytes(n, chunks(PROBE, None), PROBE), f"--n {n}")
@@ -153,6 +156,8 @@ def circles(
 ) -> None:
     """The paper's Circles Dataset (Sec. 4.1): 0-10 red/green circles, radius 1-11, no same-colour overlap."""
     lo, hi = _counts(count, min_count, max_count, (0, 10))
+    from sslr_cli.data.circles import CircleSpec, circles_chunks
+
     spec = CircleSpec(size=size, min_count=lo, max_count=hi, min_radius=min_radius, max_radius=max_radius)
     spec.validate()
     if n < 1:
@@ -177,6 +182,8 @@ def isocircles(
     """Set-matching pairs (Sec. 4.3): the same circles at new places; target = sum of squared moves / size^2."""
     if count < 1:
         raise SSLRError(f"--count {count}: need at least one circle per image")
+    from sslr_cli.data.circles import CircleSpec, isocircles_chunks
+
     spec = CircleSpec(size=size, min_count=count, max_count=count, min_radius=min_radius, max_radius=max_radius)
     spec.validate()
     if n < 1:

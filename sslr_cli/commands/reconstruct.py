@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
-import torch
 import typer
 from rich.table import Table
 
@@ -109,6 +108,8 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
                 device=dev, on_batch=lambda k, job=job: bar.advance(job, k), masks=masks))
 
     if fig_path is not None:
+        import torch
+
         from sslr_cli.experiments.figures import reconstruction_figure, save_figure
 
         pick = np.sort(np.random.default_rng(seed).choice(n, size=min(samples, n), replace=False))

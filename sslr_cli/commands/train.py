@@ -12,7 +12,7 @@ from rich.table import Table
 
 from sslr_cli.commands.common import DeviceOption, QuietOption, err, out, print_json, progress_bar, user_errors
 from sslr_cli.config import PRESETS, get_preset, parse_key_values
-from sslr_cli.engine.preemption import EXIT_CODES
+from sslr_cli.engine.exit_codes import EXIT_CODES
 from sslr_cli.errors import SSLRError
 from sslr_cli.models.registry import GENERATORS, generator_help, with_full_options
 

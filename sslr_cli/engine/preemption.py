@@ -24,7 +24,7 @@ from types import FrameType
 from sslr_cli.engine.train import TrainHook  # (engine.train imports this module only inside train())
 
 # How a run ended -> the conventional exit status of a process stopped by that signal (128 + signum).
-EXIT_CODES = {"terminated": 128 + signal.SIGTERM, "interrupted": 128 + signal.SIGINT}
+from sslr_cli.engine.exit_codes import EXIT_CODES  # noqa: E402  (re-exported)
 _REASONS = {signal.SIGTERM: "terminated", signal.SIGINT: "interrupted"}
 
 

@@ -13,16 +13,31 @@ gets it as ``build(model_cfg, options)``.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sslr_cli.config import ModelConfig, options_from_dict
 from sslr_cli.errors import SSLRError
-from sslr_cli.models.generator import SetGenerator
-from sslr_cli.models.slot_attention import SlotAttentionConfig, SlotGenerator
-from sslr_cli.models.sslr_generator import SSLRGenerator, check_projection
+from sslr_cli.models.projection import check_projection
+from sslr_cli.models.slot_options import SlotAttentionConfig
+
+if TYPE_CHECKING:
+    from sslr_cli.models.generator import SetGenerator
 
 TASKS_WITH_SETS = ("reconstruct", "match")
+
+
+def lazy(reference: str) -> Callable:
+    """A callable that imports ``"module:name"`` when first called: the registry names each generator's
+    torch module without importing it, so the CLI (``--help``, ``--generator``'s choices) starts without torch."""
+    module, _, name = reference.partition(":")
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = name
+    return call
 
 
 @dataclass(frozen=True)
@@ -55,11 +70,11 @@ class BaselineSpec:
 
 GENERATORS: dict[str, GeneratorSpec] = {
     "mlp": GeneratorSpec("mlp", "SSLR-MLP", "S = S0 = H_set(X), no refinement",
-                         lambda cfg, _: SSLRGenerator(cfg, refine=False), check=check_projection),
+                         lazy("sslr_cli.models.sslr_generator:build_mlp"), check=check_projection),
     "srn": GeneratorSpec("srn", "SSLR-SRN", "S0 refined by r inner gradient steps (Eq. 5)",
-                         lambda cfg, _: SSLRGenerator(cfg, refine=True), check=check_projection),
+                         lazy("sslr_cli.models.sslr_generator:build_srn"), check=check_projection),
     "slot": GeneratorSpec("slot", "Slot Attention", "Slot Attention (Locatello et al., 2020) over the trunk's feature map",
-                          SlotGenerator, options=SlotAttentionConfig),
+                          lazy("sslr_cli.models.slot_attention:SlotGenerator"), options=SlotAttentionConfig),
 }
 
 TASK_BASELINES: dict[str, dict[str, BaselineSpec]] = {

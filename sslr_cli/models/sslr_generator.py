@@ -14,15 +14,7 @@ from sslr_cli.models.aggregator import build_aggregator
 from sslr_cli.models.encoder import ConvTrunk, SetProjection
 from sslr_cli.models.generator import SetEncoding, SetGenerator
 from sslr_cli.models.generators import SetRefiner
-
-
-def check_projection(cfg) -> None:
-    """H_set splits the trunk's flattened features into |S| equal groups."""
-    if cfg.feature_count % cfg.set_size:
-        raise SSLRError(
-            f"--set-size {cfg.set_size}: the encoder's {cfg.feature_count} features do not split into "
-            f"{cfg.set_size} equal groups (choose a divisor of {cfg.feature_count})"
-        )
+from sslr_cli.models.projection import check_projection
 
 
 class SSLRGenerator(SetGenerator):
@@ -70,3 +62,13 @@ class SSLRGenerator(SetGenerator):
     def eager_submodules(self) -> list[str]:
         # AOTAutograd has no double backward, which the inner loop's create_graph=True needs
         return ["refiner"] if self.refiner is not None else []
+
+
+def build_mlp(cfg, options=None) -> SSLRGenerator:
+    """SSLR-MLP: S = S0 = H_set(X)."""
+    return SSLRGenerator(cfg, refine=False)
+
+
+def build_srn(cfg, options=None) -> SSLRGenerator:
+    """SSLR-SRN: S0 refined by r inner gradient steps (Eq. 5)."""
+    return SSLRGenerator(cfg, refine=True)

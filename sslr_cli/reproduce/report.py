@@ -59,18 +59,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def machine() -> dict:
     import torch
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     from sslr_cli import __version__
+    from sslr_cli.engine.environment import cpu_description
 
-    return {"cpu": cpu or "unknown", "cpu_cores": os.cpu_count(), "gpus": gpus, "torch": torch.__version__,
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    cpu = cpu_description()
+    return {"cpu": cpu["model"], "cpu_cores": cpu["cores"], "gpus": gpus, "torch": torch.__version__,
             "python": platform.python_version(), "platform": platform.platform(), "sslr": __version__}
 
 

@@ -37,7 +37,7 @@ class Interrupted(Exception):
 
 def run_cli(argv: list[str] | tuple[str, ...], stdout_path: str | None = None, log_path: Path | None = None) -> None:
     """Run `sslr ARGV` in this process; its stdout goes to ``stdout_path`` (atomically) or ``log_path``."""
-    import click
+    import typer
 
     from sslr_cli.cli import app
 
@@ -45,9 +45,13 @@ def run_cli(argv: list[str] | tuple[str, ...], stdout_path: str | None = None, l
     try:
         with contextlib.redirect_stdout(buf):
             code = app(list(argv), prog_name="sslr", standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         raise KeyboardInterrupt from None
-    except click.ClickException as exc:
+    except Exception as exc:
+        # a usage error of the command line (typer's own exception class; click's before typer vendored it):
+        # recognised by what the parser's exceptions carry, not by a class that a typer release may move
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
         raise StageFailed(f"`sslr {' '.join(argv)}`: {exc.format_message()}") from None
     if code not in (None, 0):
         raise StageFailed(f"`sslr {' '.join(argv)}` failed (exit code {code}; its message is above)")

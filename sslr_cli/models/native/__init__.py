@@ -82,7 +82,8 @@ class SortPoolKernel:
         return grad
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """Where built kernels are kept: $SSLR_CACHE_DIR, else $XDG_CACHE_HOME/sslr or ~/.cache/sslr."""
     root = os.environ.get("SSLR_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "sslr")
     return Path(root)
@@ -119,7 +120,7 @@ def _load() -> tuple[SortPoolKernel | None, str]:
     if platform.system() == "Windows":
         return None, "not built on Windows"
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(_FLAGS).encode()).hexdigest()[:16]
-    target = _cache_dir() / f"sort_pool-{key}-{platform.machine()}.so"
+    target = cache_dir() / f"sort_pool-{key}-{platform.machine()}.so"
     try:
         cached = target.exists()
         if not cached:

@@ -5,6 +5,7 @@ when it runs, so `sslr --help`, `sslr CMD --help` and `sslr --version` answer at
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import typer
@@ -49,4 +50,19 @@ def _root(
 
 
 def main() -> None:
-    app(prog_name="sslr")
+    import signal
+
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit (ulimit -f) a write then fails with EFBIG, which
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # sslr reports in one line, instead of killing the process
+    try:
+        app(prog_name="sslr")
+    except SystemExit as done:
+        from sslr_cli.atomic import write_failed
+
+        if write_failed():  # HDF5 may crash in its exit handler after a failed write: skip the handlers
+            import os
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(done.code if isinstance(done.code, int) else 1)
+        raise

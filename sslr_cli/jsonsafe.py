@@ -17,3 +17,28 @@ def json_safe(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         return json_safe(value.item())
     return value
+
+
+def _nonfinite_paths(value: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {prefix: str(value)}
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (dict, list, tuple)):
+        return _nonfinite_paths(value.item(), prefix)
+    found: dict[str, str] = {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found.update(_nonfinite_paths(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found.update(_nonfinite_paths(v, f"{prefix}[{i}]"))
+    return found
+
+
+def strict_record(record: dict) -> dict:
+    """A metrics record as strict JSON: non-finite values become null, and ``"nonfinite"`` says which
+    fields they were and what (``{"loss": "nan"}``), so a diverged run is visible in its log."""
+    bad = _nonfinite_paths(record)
+    safe = json_safe(record)
+    if bad:
+        safe["nonfinite"] = bad
+    return safe

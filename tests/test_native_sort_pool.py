@@ -133,7 +133,8 @@ def test_the_kernel_builds_into_an_empty_cache_and_is_reused(monkeypatch, tmp_pa
     try:
         assert native.sort_pool_kernel() is not None, native.sort_pool_status()
         built = list((tmp_path / "cache").iterdir())
-        assert len(built) == 1 and built[0].suffix == ".so"  # no temporary file left beside it
+        # the library and the record of its digest, no temporary file left beside them
+        assert sorted(p.name.split(".", 1)[1] for p in built) == ["so", "so.sha256"]
         native._load.cache_clear()
         monkeypatch.setattr(native, "_compiler", lambda: None)  # a second process loads the cached build
         assert native.sort_pool_kernel() is not None

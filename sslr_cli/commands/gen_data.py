@@ -118,8 +118,10 @@ def _generate(kind: str, out_path: Path, n: int, force: bool, quiet: bool, as_js
     from sslr_cli.data.store import check_free_space, estimate_file_bytes, write_scene_blocks
 
     check_output(out_path, force)  # fail before spending time on generation
-    if n > PROBE:  # the size of PROBE scenes of the same settings, times n / PROBE
-        check_free_space(out_path, estimate_file_bytes(n, chunks(PROBE, None), PROBE), f"--n {n}")
+    # the size of (up to) PROBE scenes of the same settings, times n / PROBE: a file that cannot fit on the
+    # disk or under the file-size limit is refused before HDF5 runs out of room mid-write (it cannot recover)
+    probe = min(n, PROBE)
+    check_free_space(out_path, estimate_file_bytes(n, chunks(probe, None), probe), f"--n {n}")
     t0 = time.perf_counter()
     stats = SummaryStats()
     with progress_bar(disable=quiet or as_json) as bar:

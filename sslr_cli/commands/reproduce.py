@@ -173,9 +173,9 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
             runner.run()
     except Interrupted as exc:
         write_report(out_dir, scale, stages, n_seeds)
-        err.print(f"[yellow]interrupted in {exc}: finished stages and the last checkpoint are kept; "
-                  f"run the same command again to continue[/yellow]")
-        raise typer.Exit(130)
+        err.print(f"[yellow]{'stopped by SIGTERM' if exc.signal == 'SIGTERM' else 'interrupted'} in {exc}: finished "
+                  f"stages and the last checkpoint are kept; run the same command again to continue[/yellow]")
+        raise typer.Exit(143 if exc.signal == "SIGTERM" else 130)
     paths = write_report(out_dir, scale, stages, n_seeds)
     print(f"done in {_fmt_minutes(time.perf_counter() - t0)}. report: {paths['md']} and {paths['html']}; "
           f"every number in {paths['results']}")

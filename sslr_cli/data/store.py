@@ -94,7 +94,7 @@ def write_scene_blocks(path: str | os.PathLike, n: int, blocks: Iterable[SceneAr
     one block and one write slab in memory. The bytes depend on the scenes only, not on the blocks."""
     path = Path(path)
     with atomic_path(path, force=force) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", locking=False) as f:
             _write_blocks(f, n, blocks, str(path))
     return path
 
@@ -167,14 +167,29 @@ def estimate_file_bytes(n: int, probe: Iterable[SceneArrays], probe_n: int) -> i
     return int(size * n / probe_n)
 
 
-def check_free_space(path: Path, needed: int, what: str) -> None:
-    """Refuse up front a file that cannot fit on its file system."""
+def check_free_space(path: Path, needed: int, what: str, margin: float = 1.1) -> None:
+    """Refuse up front a file that cannot fit on its file system or under the file-size limit (``needed``,
+    an estimate, with ``margin`` for its error)."""
     folder = path.parent if str(path.parent) else Path(".")
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    free = shutil.disk_usage(folder).free
-    if needed > free:
-        raise SSLRError(f"{what}: the file would need about {_bytes(needed)}, and {folder} has {_bytes(free)} free")
+    usage = shutil.disk_usage(folder)
+    if usage.total and needed * margin > usage.free:  # (a virtual file system, /proc say, reports 0 in all)
+        raise SSLRError(f"{what}: the file would need about {_bytes(needed)}, and {folder} has {_bytes(usage.free)} free")
+    limit = file_size_limit()
+    if limit is not None and needed * margin > limit:
+        raise SSLRError(f"{what}: the file would need about {_bytes(needed)}, over this process's file-size limit "
+                        f"of {_bytes(limit)} (ulimit -f)")
+
+
+def file_size_limit() -> int | None:
+    """The soft limit on the size of a file this process writes (RLIMIT_FSIZE), or None."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _bytes(n: float) -> str:

@@ -163,7 +163,7 @@ def write_embeddings(path: str | Path, result: TsneResult, grid_params: dict, fo
     n = len(result.sets)
     emb = result.embeddings if result.embeddings is not None else np.zeros((n, 0), np.float32)
     with atomic_path(path, force=force, suffix=".h5.tmp") as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", locking=False) as f:
             f.attrs["kind"] = "embeddings"
             f.attrs["schema_version"] = EMBEDDINGS_SCHEMA_VERSION
             f.attrs["checkpoint"] = result.checkpoint

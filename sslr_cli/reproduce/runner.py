@@ -32,7 +32,16 @@ class StageFailed(SSLRError):
 
 
 class Interrupted(Exception):
-    """Ctrl-C: the running stage saved what it could; running the same command again continues."""
+    """Ctrl-C or SIGTERM: the running stage saved what it could; running the same command again continues.
+    ``signal``: "SIGINT" or "SIGTERM" (the command exits with 130 or 143)."""
+
+    def __init__(self, where: str, signal: str = "SIGINT") -> None:
+        super().__init__(where)
+        self.signal = signal
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the runner (or an in-process training stopped by it)."""
 
 
 def run_cli(argv: list[str] | tuple[str, ...], stdout_path: str | None = None, log_path: Path | None = None) -> None:
@@ -53,6 +62,10 @@ def run_cli(argv: list[str] | tuple[str, ...], stdout_path: str | None = None, l
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
         raise StageFailed(f"`sslr {' '.join(argv)}`: {exc.format_message()}") from None
+    if code == 143:  # an in-process `sslr train` stopped by SIGTERM, its last.pt saved
+        raise Terminated
+    if code == 130:
+        raise KeyboardInterrupt
     if code not in (None, 0):
         raise StageFailed(f"`sslr {' '.join(argv)}` failed (exit code {code}; its message is above)")
     if stdout_path is not None:
@@ -128,13 +141,15 @@ def run_stage(stage: Stage, out: Path, fresh: bool, quiet: bool = False) -> None
         raise StageFailed(f"stage {stage.name}: finished without writing {missing[0]}")
 
 
-def _worker(stage: Stage, out: str, fresh: bool, threads: int) -> None:
+def _worker(stage: Stage, out: str, fresh: bool, threads: int, parent: int) -> None:
     """One training stage in its own process (one or a few threads), dying with its parent."""
     with contextlib.suppress(Exception):  # Linux: a SIGKILLed runner takes its workers with it
         import ctypes
         import signal
 
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the runner died before the line above took effect: no orphan trains on
+        os._exit(1)
     import torch
 
     torch.set_num_threads(threads)
@@ -168,7 +183,13 @@ class Manifest:
     def open(cls, out: Path, identity: dict, stages: list[Stage], force: bool) -> "Manifest":
         path = out / MANIFEST
         if path.exists() and not force:
-            data = json.loads(path.read_text())
+            try:
+                data = json.loads(path.read_text())
+                if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
+                    raise ValueError("not a JSON object with stages")
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise SSLRError(f"{path}: unreadable ({str(exc).splitlines()[0][:80]}); "
+                                f"use --force to start the reproduction over, or another folder") from None
             old = data.get("identity", {})
             if old != identity:
                 diff = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in identity.items() if old.get(k) != v)
@@ -216,11 +237,30 @@ class Runner:
             (self.out / sub).mkdir(parents=True, exist_ok=True)
         self.manifest = Manifest.open(self.out, identity, stages, force)
         self.fresh: set[str] = {s.name for s in stages} if force else set()
+        self.terminated = False  # SIGTERM reached the runner
 
     def index(self, stage: Stage) -> int:
         return self.stages.index(stage) + 1
 
     def run(self) -> None:
+        """Every stage not yet done. SIGTERM (a scheduler's stop, `timeout`, systemd) is forwarded to the training
+        workers, which save last.pt and exit; then ``Interrupted("...", signal="SIGTERM")``."""
+        import signal
+
+        def on_term(signum, frame):
+            self.terminated = True
+            raise Terminated
+
+        previous = signal.signal(signal.SIGTERM, on_term)
+        try:
+            self._run_stages()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _signal(self, exc: BaseException) -> str:
+        return "SIGTERM" if self.terminated or isinstance(exc, Terminated) else "SIGINT"
+
+    def _run_stages(self) -> None:
         todo = [s for s in self.stages if not self.manifest.done(s.name)]
         skipped = [s for s in self.stages if self.manifest.done(s.name)]
         if skipped:
@@ -252,8 +292,8 @@ class Runner:
         self.manifest.record(stage, done=False)
         try:
             run_stage(stage, self.out, stage.name in self.fresh)
-        except KeyboardInterrupt:
-            raise Interrupted(stage.name) from None
+        except KeyboardInterrupt as exc:
+            raise Interrupted(stage.name, self._signal(exc)) from None
         self._finish(stage, time.perf_counter() - t0)
 
     def _run_wave(self, wave: list[Stage]) -> None:
@@ -271,7 +311,8 @@ class Runner:
                     self.events("start", {"stage": stage, "resume": (Path(stage.run_dir) / "last.pt").exists()
                                           and stage.name not in self.fresh, "threads": self.threads})
                     self.manifest.record(stage, done=False)
-                    proc = ctx.Process(target=_worker, args=(stage, str(self.out), stage.name in self.fresh, self.threads))
+                    proc = ctx.Process(target=_worker, args=(stage, str(self.out), stage.name in self.fresh, self.threads,
+                                                             os.getpid()))
                     proc.start()
                     running[stage.name] = (stage, proc)
                     t0[stage.name] = time.perf_counter()
@@ -290,10 +331,14 @@ class Runner:
                     last_event = time.monotonic()
                     for stage, _ in running.values():
                         self.events("progress", {"stage": stage, "step": logged_step(stage)})
-        except KeyboardInterrupt:
-            for stage, proc in running.values():  # they got the Ctrl-C too and are saving last.pt
-                proc.join(timeout=60)
-            raise Interrupted(", ".join(running) or "training") from None
+        except KeyboardInterrupt as exc:
+            why = self._signal(exc)
+            for stage, proc in running.values():
+                if why == "SIGTERM" and proc.is_alive():  # only the runner got it: pass it on (a Ctrl-C reached
+                    proc.terminate()  # every process of the terminal's group already; a second one would abort)
+            for stage, proc in running.values():  # they are saving last.pt
+                proc.join(timeout=120)
+            raise Interrupted(", ".join(running) or "training", why) from None
         finally:
             for stage, proc in running.values():
                 if proc.is_alive():

@@ -97,9 +97,36 @@ def _compiler() -> str | None:
     return None
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _digest_file(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _unsafe_folder(folder: Path) -> str | None:
+    """Why code in ``folder`` must not be loaded (another user owns it or may write into it), or None."""
+    st = folder.stat()
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"{folder} belongs to another user"
+    if st.st_mode & 0o022:
+        return f"{folder} is writable by other users"
+    return None
+
+
+def _verified(target: Path) -> bool:
+    """The cached library is the one this process's kind built: its digest matches the one recorded beside it."""
+    record = _digest_file(target)
+    try:
+        return record.read_text().strip() == _digest(target)
+    except OSError:
+        return False
+
+
 def _build(compiler: str, target: Path) -> None:
-    """Compile to a temporary file next to ``target`` and rename it into place (parallel builds are safe)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Compile to a temporary file next to ``target`` and rename it into place (parallel builds are safe);
+    the library's digest is recorded beside it, and checked before every later load."""
     fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
@@ -107,8 +134,12 @@ def _build(compiler: str, target: Path) -> None:
         if done.returncode != 0:
             said = (done.stderr or done.stdout).strip().splitlines()
             raise RuntimeError(f"{Path(compiler).name} exited with {done.returncode}" + (f": {said[-1]}" if said else ""))
+        record_tmp = Path(tmp + ".sha256")
+        record_tmp.write_text(_digest(Path(tmp)) + "\n")
+        os.replace(record_tmp, _digest_file(target))
         os.replace(tmp, target)
     finally:
+        Path(tmp + ".sha256").unlink(missing_ok=True)
         if os.path.exists(tmp):
             os.unlink(tmp)
 
@@ -122,7 +153,11 @@ def _load() -> tuple[SortPoolKernel | None, str]:
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(_FLAGS).encode()).hexdigest()[:16]
     target = cache_dir() / f"sort_pool-{key}-{platform.machine()}.so"
     try:
-        cached = target.exists()
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        unsafe = _unsafe_folder(target.parent)
+        if unsafe:
+            return None, f"not loaded: {unsafe} (set SSLR_CACHE_DIR to a folder of your own)"
+        cached = target.exists() and _verified(target)  # a file without its digest, or another one, is rebuilt
         if not cached:
             compiler = _compiler()
             if compiler is None:
@@ -135,7 +170,7 @@ def _load() -> tuple[SortPoolKernel | None, str]:
         if not library.sslr_sort_pool_vectorised():
             return None, "not used: this CPU has no AVX2, where the kernel is slower than torch's ops"
         return SortPoolKernel(library), f"{'loaded from the cache' if cached else 'built'}: {target}"
-    except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+    except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as err:
         return None, f"could not be built or loaded: {err}"
 
 

@@ -1,0 +1,204 @@
+"""Nothing lost, nothing half-written, no traceback: signals, file-system failures, concurrent writers,
+symlinked run files, non-finite metrics and a planted kernel cache."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import one_line_error, run
+from sslr_cli.atomic import atomic_path, temp_path
+from sslr_cli.errors import SSLRError
+from sslr_cli.jsonsafe import strict_record
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def sslr(*args, preexec=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "sslr_cli", *map(str, args)], env=ENV, capture_output=True,
+                          text=True, timeout=timeout, preexec_fn=preexec)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# ---------------------------------------------------------------- temporary files
+
+def test_temporary_name_is_deterministic_and_fits_a_long_legal_name(tmp_path):
+    assert temp_path(tmp_path / "a.h5") == tmp_path / ".a.h5.tmp"
+    long = tmp_path / ("x" * 245 + ".h5")  # 248 bytes: legal, but ".<name>.tmp" would pass 255
+    tmp = temp_path(long)
+    assert len(tmp.name.encode()) <= 255 and tmp.parent == tmp_path and tmp.name.endswith(".tmp")
+    result = run("gen-data", "circles", long, "--n", 3, "-q")
+    assert result.exit_code == 0, result.output
+    assert long.exists() and leftovers(tmp_path) == []
+
+
+def test_a_killed_writers_temporary_file_is_reused_and_removed(tmp_path):
+    out = tmp_path / "c.h5"
+    (tmp_path / ".c.h5.tmp").write_bytes(b"half-written by a killed process" * 1000)
+    result = run("gen-data", "circles", out, "--n", 4, "-q")
+    assert result.exit_code == 0, result.output
+    assert leftovers(tmp_path) == []
+    from sslr_cli.data.store import open_scenes
+
+    assert open_scenes(out).n == 4
+
+
+def test_a_second_writer_of_the_same_output_is_refused(tmp_path):
+    out = tmp_path / "c.h5"
+    held = os.open(tmp_path / ".c.h5.tmp", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)  # another process is writing c.h5
+    try:
+        one_line_error(run("gen-data", "circles", out, "--n", 4, "-q"), str(out), "another process is writing it")
+        assert not out.exists()
+    finally:
+        os.close(held)
+    assert run("gen-data", "circles", out, "--n", 4, "-q").exit_code == 0  # and once it is done, it works
+
+
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "no space left"), (errno.EROFS, "read-only"),
+                                         (errno.EFBIG, "file too large"), (errno.EDQUOT, "quota")])
+def test_a_failed_write_is_one_error_and_leaves_nothing(tmp_path, code, words):
+    target = tmp_path / "x.json"
+    with pytest.raises(SSLRError, match=words) as info:
+        with atomic_path(target) as tmp:
+            tmp.write_text("{}")
+            raise OSError(code, os.strerror(code))
+    assert str(target) in str(info.value) and "\n" not in str(info.value)
+    assert not target.exists() and leftovers(tmp_path) == []
+
+
+def test_a_file_size_limit_is_one_line_and_leaves_nothing(tmp_path):
+    def limit():  # 100 KB: less than 200 circles images need
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+
+    done = sslr("gen-data", "circles", tmp_path / "c.h5", "--n", 200, "-q", preexec=limit)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "file-size limit" in lines[0], done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- run directories
+
+def _train(out: Path, data: Path, *extra):
+    return run("train", data, "--out", out, "--preset", "tiny", "--max-steps", 1, "--batch-size", 8, "-q",
+               "--encoder-width", 4, "--decoder-width", 4, *extra)
+
+
+def test_a_run_directory_in_use_is_refused(tmp_path, circles_file):
+    out = tmp_path / "run"
+    out.mkdir()
+    held = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # another `sslr train --out run` is training
+    try:
+        one_line_error(_train(out, circles_file), str(out), "another process is training")
+        assert list(out.iterdir()) == []
+    finally:
+        os.close(held)
+    assert _train(out, circles_file).exit_code == 0
+
+
+def test_resume_does_not_write_through_symlinked_run_files(tmp_path, circles_file):
+    out = tmp_path / "run"
+    assert _train(out, circles_file).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("config.json", "metrics.jsonl"):
+        (elsewhere / name).write_text("precious\n")
+    # config.json as a link: replaced by the run's own file, the link's target untouched
+    (out / "config.json").unlink()
+    (out / "config.json").symlink_to(elsewhere / "config.json")
+    assert _train(out, circles_file, "--resume", "--max-steps", 2).exit_code == 0
+    assert not (out / "config.json").is_symlink() and json.loads((out / "config.json").read_text())["model"]
+    # metrics.jsonl as a link: refused, the target untouched
+    (out / "metrics.jsonl").unlink()
+    (out / "metrics.jsonl").symlink_to(elsewhere / "metrics.jsonl")
+    one_line_error(_train(out, circles_file, "--resume", "--max-steps", 3), "metrics.jsonl", "symbolic link")
+    assert [(elsewhere / n).read_text() for n in ("config.json", "metrics.jsonl")] == ["precious\n"] * 2
+
+
+def test_metrics_lines_are_strict_json_with_the_nonfinite_fields_named():
+    record = {"kind": "step", "loss": math.nan, "lr": 1e-3, "rates": {"1": math.inf, "2": 50.0}}
+    safe = strict_record(record)
+    assert safe == {"kind": "step", "loss": None, "lr": 1e-3, "rates": {"1": None, "2": 50.0},
+                    "nonfinite": {"loss": "nan", "rates.1": "inf"}}
+    json.dumps(safe, allow_nan=False)  # raises on a bare NaN
+    assert strict_record({"loss": 1.0}) == {"loss": 1.0}
+
+
+# ---------------------------------------------------------------- the compiled kernel's cache
+
+def test_the_kernel_cache_rebuilds_a_planted_library_and_refuses_a_shared_folder(tmp_path, monkeypatch):
+    from sslr_cli.models import native
+
+    if native._compiler() is None:  # pragma: no cover
+        pytest.skip("no C compiler")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SSLR_CACHE_DIR", str(cache))
+    native._load.cache_clear()
+    try:
+        assert native.sort_pool_kernel() is not None, native.sort_pool_status()
+        (built,) = cache.glob("*.so")
+        planted = tmp_path / "planted.so"  # (a new file renamed over it: the loaded one stays mapped as it was)
+        planted.write_bytes(b"\x7fELF planted by someone else")
+        os.replace(planted, built)  # its digest no longer matches the record
+        native._load.cache_clear()
+        assert native.sort_pool_kernel() is not None and native.sort_pool_status().startswith("built")
+        assert built.read_bytes()[:4] == b"\x7fELF" and b"planted" not in built.read_bytes()
+        cache.chmod(0o777)  # a folder others may write into: nothing is loaded from it
+        native._load.cache_clear()
+        assert native.sort_pool_kernel() is None and "writable by other users" in native.sort_pool_status()
+    finally:
+        native._load.cache_clear()
+
+
+# ---------------------------------------------------------------- sslr reproduce and SIGTERM
+
+def test_manifest_that_is_not_json_is_one_error(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"identity": {"scale": "toy"')  # cut off mid-write by another tool
+    one_line_error(run("reproduce", out, "--scale", "toy", "--only", "table1"), "manifest.json", "unreadable", "--force")
+
+
+def test_sigterm_to_reproduce_saves_its_workers_and_the_rerun_finishes(tmp_path):
+    """SIGTERM to the runner alone (as `timeout` or a scheduler sends it): the training workers get it passed
+    on, save last.pt and exit; nothing outlives the runner; the same command then finishes from there."""
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "sslr_cli", "reproduce", str(out), "--scale", "toy", "--only", "table1",
+           "--seeds", "2", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    metrics = out / "runs/circles-srn/seed-0/metrics.jsonl"
+    deadline = time.time() + 600
+    while not (metrics.exists() and metrics.stat().st_size) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 143, stdout + stderr
+    assert "SIGTERM" in stderr and "run the same command again" in stderr
+    time.sleep(0.5)
+    listed = subprocess.run(["ps", "-s", str(proc.pid), "-o", "stat=,args="], capture_output=True, text=True).stdout
+    alive = [line for line in listed.splitlines() if line.strip() and not line.strip().startswith("Z")]  # not zombies
+    assert alive == [], f"outlived the runner: {alive}"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not manifest["stages"]["train-srn-s0"]["done"]
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert json.loads((out / "results.json").read_text())["table1"]["ours"]

@@ -202,3 +202,146 @@ def test_sigterm_to_reproduce_saves_its_workers_and_the_rerun_finishes(tmp_path)
     done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr + done.stdout
     assert json.loads((out / "results.json").read_text())["table1"]["ours"]
+
+
+# ---------------------------------------------------------------- crafted checkpoints
+
+@pytest.fixture
+def saved_checkpoint(tmp_path):
+    import torch
+
+    from conftest import tiny_run
+    from sslr_cli.engine.checkpoint import save_checkpoint
+    from sslr_cli.models import SetAutoencoder
+
+    cfg = tiny_run()
+    model = SetAutoencoder(cfg.model)
+    payload = {"config": cfg.to_dict(), "model": model.state_dict(), "epoch": 1, "batch": 0, "step": 5,
+               "optimizer": torch.optim.Adam(model.parameters()).state_dict()}
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, payload)
+    return path, payload
+
+
+def _rewrite(path, payload):
+    import torch
+
+    torch.save(payload, path)  # as a crafted file would be: the tags kept, the digest left as it was
+
+
+def test_flipped_bytes_inside_a_weight_are_caught_by_the_digest(saved_checkpoint):
+    from sslr_cli.engine.checkpoint import read_checkpoint
+
+    path, payload = saved_checkpoint
+    name, weight = max(payload["model"].items(), key=lambda kv: kv[1].numel())
+    raw = bytearray(path.read_bytes())
+    at = bytes(raw).find(weight.numpy().tobytes()[:64])
+    assert at > 0
+    for i in range(at + 8, at + 72):  # 64 bytes inside the largest tensor
+        raw[i] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(SSLRError, match="do not match the digest"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda p: p["config"]["model"].__setitem__("encoder_width", "wide"), "model.encoder_width"),
+    (lambda p: p["config"]["train"].__setitem__("lr", [1]), "train.lr"),
+    (lambda p: p["config"].__setitem__("model", 3), "expected a mapping"),
+    (lambda p: p.__setitem__("model", [1, 2]), "'model' is not a mapping"),
+    (lambda p: p.__setitem__("optimizer", {}), "not an optimizer state"),
+    (lambda p: p.__setitem__("step", -4), "'step' is -4"),
+])
+def test_crafted_checkpoint_fields_are_one_line_errors(saved_checkpoint, change, words):
+    from sslr_cli.engine.checkpoint import DIGEST, FORMAT, VERSION, payload_digest, read_checkpoint
+
+    path, payload = saved_checkpoint
+    payload = {"format": FORMAT, "version": VERSION, **payload}
+    change(payload)
+    payload[DIGEST] = payload_digest(payload)  # a consistent digest: the schema check must catch it
+    _rewrite(path, payload)
+    with pytest.raises(SSLRError, match=words.replace("[", r"\[")) as info:
+        read_checkpoint(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_pickle_payload_is_refused_without_torchs_advice(tmp_path, capfd):
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": "sslr-checkpoint", "x": Evil()}, bad)
+    result = run("reconstruct", bad, "--data", bad)
+    one_line_error(result, "evil.pt", "refused", "weights only")
+    assert "weights_only=False" not in result.output and "pwned" not in capfd.readouterr().out
+
+
+# ---------------------------------------------------------------- crafted HDF5 files
+
+def _circles(tmp_path):
+    from sslr_cli.data.circles import generate_circles
+    from sslr_cli.data.store import write_scenes
+
+    path = tmp_path / "c.h5"
+    write_scenes(path, generate_circles(4, seed=0))
+    return path
+
+
+@pytest.mark.parametrize("where, name, value, words", [
+    ("objects", "fields", 7, "attribute 'fields' must be text"),
+    ("/", "params", [1, 2], "attribute 'params' must be text"),
+    ("/", "params", "[1, 2]", "must be a JSON object"),
+    ("/", "schema_version", "1", "unknown schema version"),
+    ("/", "seed", "zero", "attribute 'seed' must be an integer"),
+    ("/", "kind", 3, "attribute 'kind' must be text"),
+])
+def test_hdf5_attributes_of_the_wrong_type_are_one_error(tmp_path, where, name, value, words):
+    import h5py
+
+    from sslr_cli.data.store import open_scenes
+
+    path = _circles(tmp_path)
+    with h5py.File(path, "a") as f:
+        f[where].attrs[name] = value
+    with pytest.raises(SSLRError, match=words):
+        open_scenes(path)
+
+
+def test_a_file_declaring_more_rows_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    import h5py
+
+    from sslr_cli.data import store
+
+    path = _circles(tmp_path)
+    with h5py.File(path, "a") as f:  # a tiny file that declares 10^8 images (HDF5 would fill them in)
+        for name in list(f):
+            ds = f[name]
+            data, attrs = ds[()], dict(ds.attrs)
+            del f[name]
+            big = f.create_dataset(name, shape=(10**8, *data.shape[1:]), dtype=data.dtype, chunks=(1, *data.shape[1:]))
+            big[: len(data)] = data
+            big.attrs.update(attrs)
+    assert path.stat().st_size < 1_000_000
+    monkeypatch.setattr(store, "_check_counts", lambda *a, **k: None)  # (reading 10^8 counts takes a while)
+    scenes = store.open_scenes(path)
+    with pytest.raises(SSLRError, match="more than the .* of memory available"):
+        scenes.load()
+
+
+def test_nan_targets_are_refused(tmp_path):
+    import h5py
+
+    from sslr_cli.data.circles import generate_isocircles
+    from sslr_cli.data.store import open_scenes, write_scenes
+
+    path = tmp_path / "iso.h5"
+    write_scenes(path, generate_isocircles(4, seed=0))
+    with h5py.File(path, "a") as f:
+        t = f["target"][()]
+        t[2] = float("nan")
+        f["target"][...] = t
+    with pytest.raises(SSLRError, match=r"target\[2\] is not a finite number"):
+        open_scenes(path).load()

@@ -221,14 +221,44 @@ class SceneFile:
                 for name in names:
                     if name not in f:
                         raise SSLRError(f"{self.path}: has no dataset {name!r}")
+                check_fits_memory(self.path, [f[name] for name in names], limit)
+                for name in names:
                     ds = f[name]
                     arrays[name] = ds[:limit] if limit is not None else ds[()]
+                for name in ("target", "targets"):  # Table 3 divides by them: a NaN would leave blank cells
+                    if name in arrays and not np.isfinite(arrays[name]).all():
+                        i = int(np.flatnonzero(~np.isfinite(arrays[name]).reshape(len(arrays[name]), -1).all(axis=1))[0])
+                        raise SSLRError(f"{self.path}: {name}[{i}] is not a finite number; the file is damaged")
                 if "masks" in arrays:  # already in memory: checking the ids costs one pass over them
                     counts = arrays["counts"] if "counts" in arrays else f["counts"][:limit]
                     check_masks(self.path, arrays["masks"], counts, f["objects"].shape[1])
         except OSError as exc:  # a chunk that fails to decompress: truncated or damaged file
             raise SSLRError(f"{self.path}: cannot read data ({_short(exc)}); the file is damaged or truncated") from None
         return SceneArrays(kind=self.kind, arrays=arrays, fields=self.fields, params=self.params, seed=self.seed)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_fits_memory(path: Path, datasets: list, limit: int | None) -> None:
+    """Refuse before reading arrays whose declared size (rows x shape x dtype) exceeds the available memory
+    (a file can declare far more rows than it stores: HDF5 fills what is missing)."""
+    total = 0
+    for ds in datasets:
+        rows = ds.shape[0] if limit is None else min(ds.shape[0], limit)
+        total += rows * int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
+    free = available_memory()
+    if free is not None and total > free:
+        raise SSLRError(f"{path}: reading it needs {_bytes(total)}, more than the {_bytes(free)} of memory available "
+                        f"(its datasets declare {datasets[0].shape[0]} rows; use --limit, or check the file)")
 
 
 def _short(exc: BaseException) -> str:
@@ -256,6 +286,18 @@ def open_scenes(path: str | os.PathLike, kinds: tuple[str, ...] | str | None = N
         raise
     except (OSError, KeyError, ValueError) as exc:
         raise SSLRError(f"{path}: cannot read HDF5 structure ({_short(exc)}); the file is damaged or truncated") from None
+
+
+def _text_attr(path: Path, name: str, value) -> str:
+    """An HDF5 attribute that must be text (str or bytes); anything else is an error naming it."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise SSLRError(f"{path}: attribute {name!r} is not UTF-8 text") from None
+    if isinstance(value, str):
+        return value
+    raise SSLRError(f"{path}: attribute {name!r} must be text, got {type(value).__name__} {value!r:.60}")
 
 
 def _check_counts(path: Path, counts: h5py.Dataset, capacity: int, block: int = 1 << 22) -> None:
@@ -286,9 +328,11 @@ def _validate(path: Path, f: h5py.File, kinds: tuple[str, ...] | None) -> SceneF
     kind = f.attrs.get("kind")
     if kind is None:
         raise SSLRError(f"{path}: no 'kind' attribute; not an sslr dataset")
-    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    kind = _text_attr(path, "kind", kind)
     version = f.attrs.get("schema_version")
-    if version is None or int(version) != SCHEMA_VERSION:
+    if isinstance(version, np.ndarray) and version.shape == ():
+        version = version.item()
+    if not isinstance(version, (int, np.integer)) or isinstance(version, bool) or int(version) != SCHEMA_VERSION:
         raise SSLRError(f"{path}: unknown schema version {version!r} (this sslr reads version {SCHEMA_VERSION})")
     schema = KIND_SCHEMAS.get(kind)
     if schema is None:
@@ -314,10 +358,19 @@ def _validate(path: Path, f: h5py.File, kinds: tuple[str, ...] | None) -> SceneF
     if f["masks"].shape[1:] != (h, w):
         raise SSLRError(f"{path}: masks have shape {f['masks'].shape}, expected (N, {h}, {w})")
     try:
-        fields = json.loads(f["objects"].attrs.get("fields", "[]"))
-        params = json.loads(f.attrs.get("params", "{}"))
+        fields = json.loads(_text_attr(path, "fields", f["objects"].attrs.get("fields", "[]")))
+        params = json.loads(_text_attr(path, "params", f.attrs.get("params", "{}")))
     except json.JSONDecodeError:
         raise SSLRError(f"{path}: attributes 'fields'/'params' are not valid JSON") from None
+    if not isinstance(fields, list) or not all(isinstance(x, str) for x in fields):
+        raise SSLRError(f"{path}: attribute 'fields' must be a JSON list of names, got {fields!r:.80}")
+    if not isinstance(params, dict):
+        raise SSLRError(f"{path}: attribute 'params' must be a JSON object, got {params!r:.80}")
+    seed = f.attrs.get("seed", -1)
+    if isinstance(seed, np.ndarray) and seed.shape == ():
+        seed = seed.item()
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise SSLRError(f"{path}: attribute 'seed' must be an integer, got {seed!r:.80}")
     if f["objects"].shape[2] != len(fields):
         raise SSLRError(f"{path}: objects have {f['objects'].shape[2]} fields, the 'fields' attribute names {len(fields)}")
     _check_counts(path, f["counts"], f["objects"].shape[1])
@@ -328,6 +381,6 @@ def _validate(path: Path, f: h5py.File, kinds: tuple[str, ...] | None) -> SceneF
         image_size=int(h),
         fields=list(fields),
         params=params,
-        seed=int(f.attrs.get("seed", -1)),
+        seed=int(seed),
         names=list(f.keys()),
     )

@@ -11,7 +11,7 @@ TORCH := torch==2.13.0
 STAMP := $(VENV)/.sslr-installed
 DEMO := demo-out
 
-.PHONY: install test demo bench lock clean
+.PHONY: install test demo bench lock clean gpu-check
 
 install: $(STAMP)
 
@@ -48,3 +48,7 @@ lock:
 
 clean:
 	rm -rf $(DEMO) bench-out .pytest_cache
+
+# The GPU check (about 8 minutes on one GPU): CUDA tests, CUDA graphs against eager, step times, a short curve
+gpu-check: install
+	$(PY) benchmarks/gpu_check.py --out gpu-check.json

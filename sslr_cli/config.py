@@ -109,7 +109,7 @@ class TrainConfig:
     schedule_steps: int = 0  # steps the cosine spans; 0 = max_steps, else epochs x batches per epoch
     min_lr_ratio: float = 0.0  # the cosine's final lr as a fraction of lr
     val_fraction: float = 0.05  # held out from the training file when no --val is given
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast)
+    precision: str = "fp32"  # "fp32" (strict: no TF32 on a GPU), "tf32", "bf16" or "fp16" (autocast)
     seed: int = 0
     log_every: int = 50  # steps between metrics.jsonl lines
     compile: bool = False  # torch.compile the parts outside SRN's inner loop (engine/compile.py)
@@ -139,8 +139,8 @@ class TrainConfig:
             raise SSLRError(f"--epochs {self.epochs}: must be >= 1")
         if not 0.0 <= self.val_fraction < 1.0:
             raise SSLRError(f"--val-fraction {self.val_fraction}: must be in [0, 1)")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise SSLRError(f"--precision {self.precision!r}: choose fp32, bf16 or fp16")
+        if self.precision not in ("fp32", "tf32", "bf16", "fp16"):
+            raise SSLRError(f"--precision {self.precision!r}: choose fp32, tf32, bf16 or fp16")
         if self.max_minutes < 0:
             raise SSLRError(f"--max-minutes {self.max_minutes}: must be >= 0")
         if self.max_steps < 0:

@@ -58,7 +58,7 @@ def train_command(
     refine_precision: Optional[str] = typer.Option(None, "--refine-precision", help="SRN's inner loop in fp32 under bf16 autocast ('fp32') or in the autocast dtype ('autocast')."),
     encoder_width: Optional[int] = typer.Option(None, "--encoder-width", help="Trunk width w (channels w..8w)."),
     decoder_width: Optional[int] = typer.Option(None, "--decoder-width", help="Decoder width w (channels 4w..w)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast) or fp16 (CUDA only)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (strict float32; on a GPU TF32 off), tf32 (TF32 matmuls and convolutions on a GPU), bf16 (autocast) or fp16 (CUDA only)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run on CPU)."),
     device: DeviceOption = "auto",
     init: Optional[Path] = typer.Option(None, "--init", help="Initialise matching weights from this checkpoint.", dir_okay=False),

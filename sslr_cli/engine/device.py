@@ -24,9 +24,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise SSLRError(f"--device {name!r}: choose auto, cpu or cuda")
 
 
+def configure_precision(device: torch.device, precision: str) -> dict:
+    """What "fp32" and "tf32" mean on a GPU, set for the process; returns the settings (the run records them).
+
+    PyTorch lets cuDNN run float32 convolutions in TF32 by default (and cuBLAS matmuls where allowed): "fp32"
+    turns both off (strict float32, the paper's precision), "tf32" turns both on. ``cudnn.benchmark`` picks the
+    fastest convolution algorithms once per shape (a run's shapes are fixed). Nothing changes on a CPU.
+    """
+    if device.type != "cuda":
+        return {}
+    tf32 = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = True
+    return {"allow_tf32": tf32, "cudnn_benchmark": True}
+
+
 def autocast(device: torch.device, precision: str):
-    """Autocast context for "bf16"/"fp16"; a no-op for "fp32"."""
-    if precision == "fp32":
+    """Autocast context for "bf16"/"fp16"; a no-op for "fp32" and "tf32" (float32 tensors)."""
+    if precision in ("fp32", "tf32"):
         return contextlib.nullcontext()
     if precision == "fp16" and device.type != "cuda":
         raise SSLRError("--precision fp16: only on CUDA (use bf16 on a CPU)")

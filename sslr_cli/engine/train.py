@@ -22,7 +22,7 @@ from sslr_cli.config import RunConfig
 from sslr_cli.data.loader import BatchLoader, scene_tensors
 from sslr_cli.data.store import SceneArrays, open_scenes
 from sslr_cli.engine.checkpoint import checkpoint_config, load_model, read_checkpoint
-from sslr_cli.engine.device import autocast, flush_denormals, resolve_device, seed_everything
+from sslr_cli.engine.device import autocast, configure_precision, flush_denormals, resolve_device, seed_everything
 from sslr_cli.engine.run_dir import RunDir
 from sslr_cli.engine.state import TrainState, make_optimizer, optimizer_step
 from sslr_cli.engine.tasks import Task, get_task
@@ -316,6 +316,7 @@ def train(
     cfg.validate()
     task = get_task(cfg.train.task)
     dev = resolve_device(device)
+    configure_precision(dev, cfg.train.precision)  # strict float32 for "fp32" on a GPU (TF32 off)
     if cfg.train.cuda_graphs:
         from sslr_cli.engine.cuda_graphs import check_cuda_graphs
 

@@ -3,6 +3,7 @@ r in force at a checkpoint (`--inner-steps`)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import types
@@ -14,11 +15,14 @@ from conftest import one_line_error, run, tiny_run
 from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
 from sslr_cli.data.store import write_scenes
 from sslr_cli.engine.checkpoint import read_checkpoint, save_checkpoint
-from sslr_cli.engine.train import train
+from sslr_cli.engine.train import train as engine_train
 from sslr_cli.errors import SSLRError
 from sslr_cli.experiments import curves
 from sslr_cli.experiments.checkpoints import load_models, load_reconstruction_model
 from sslr_cli.experiments.disentanglement import measure_disentanglement
+
+# train() with the learning-curve hooks, as `sslr train` passes them (--eval-every, --keep-every)
+train = functools.partial(engine_train, hook_factories=(curves.curve_hooks,))
 
 EVAL_KEYS = {"kind", "epoch", "step", "r", "elapsed_s", "eval_s", "threshold", "rates", "rates_0.5", "mse", "ari",
              "fg_ari", "images"}

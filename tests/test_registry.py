@@ -25,7 +25,7 @@ from sslr_cli.engine.tasks import TASKS, get_task
 from sslr_cli.errors import SSLRError
 from sslr_cli.models import SetAutoencoder
 from sslr_cli.models.generator import SetEncoding, SetGenerator
-from sslr_cli.models.registry import (GENERATORS, TASK_BASELINES, GeneratorSpec, check_generator, generator_help,
+from sslr_cli.models.registry import (GENERATORS, TASK_BASELINES, GeneratorSpec, check_generator, check_run_config, generator_help,
                                       generator_names)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_generators_per_task_and_errors():
     with pytest.raises(SSLRError, match="--gen-opt depth: unknown setting for --generator srn"):
         check_generator(tiny_model(generator="srn", generator_options={"depth": 2}), "reconstruct")
     with pytest.raises(SSLRError, match="--set-size 3: the encoder's 128 features"):
-        tiny_run("mlp", model=dict(set_size=3)).validate()  # SSLR's H_set splits the features into |S| groups
+        check_run_config(tiny_run("mlp", model=dict(set_size=3)))  # SSLR's H_set splits the features into |S| groups
     with pytest.raises(SSLRError, match="--task 'nope'"):
         get_task("nope")
 

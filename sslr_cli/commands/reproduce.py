@@ -24,9 +24,23 @@ def reproduce_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the stages as `sslr` commands and exit."),
     report_only: bool = typer.Option(False, "--report-only", help="Rewrite the report from what OUT holds, run nothing."),
     force: bool = typer.Option(False, "--force", help="Start over in an OUT that holds a reproduction with other settings."),
+    ctx: typer.Context = None,
 ) -> None:
     """Reproduce the paper: every stage resumable, then OUT/report.md, OUT/report.html and OUT/results.json."""
-    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force)
+    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, executor(ctx))
+
+
+def executor(ctx: typer.Context | None):
+    """`sslr ARGV` run in this process by the program this command belongs to (its root command): what the
+    runner calls for each stage's command line, so the runner needs to know nothing of the CLI."""
+    root = ctx.find_root().command if ctx is not None else None
+
+    def execute(argv: list[str]):
+        if root is None:
+            raise SSLRError("sslr reproduce: no command line to run stages with")
+        return root.main(args=list(argv), prog_name="sslr", standalone_mode=False)
+
+    return execute
 
 
 def _fmt_minutes(seconds: float | None) -> str:
@@ -121,7 +135,7 @@ class Display:
 
 @user_errors
 def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optional[int], device: str,
-               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool) -> None:
+               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool, execute) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.reproduce.plan import build_plan, get_scale, parse_only
     from sslr_cli.reproduce.report import write_report
@@ -162,7 +176,7 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
         return
     resolve_device(device)
     identity = {"scale": scale.name, "seeds": n_seeds}  # the device may change between runs (resume on a GPU)
-    runner = Runner(stages, out_dir, identity, force=force, jobs=jobs)
+    runner = Runner(stages, out_dir, identity, execute, force=force, jobs=jobs)
     live = sys.stdout.isatty() and err.is_terminal
     display = Display(stages, jobs, live)
     runner.events = display

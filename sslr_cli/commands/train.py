@@ -14,7 +14,7 @@ from sslr_cli.commands.common import DeviceOption, QuietOption, err, out, print_
 from sslr_cli.config import PRESETS, get_preset, parse_key_values
 from sslr_cli.engine.exit_codes import EXIT_CODES
 from sslr_cli.errors import SSLRError
-from sslr_cli.models.registry import GENERATORS, generator_help, with_full_options
+from sslr_cli.models.registry import GENERATORS, check_run_config, generator_help, with_full_options
 
 
 def default_preset(data: Path, task: str) -> str:
@@ -94,6 +94,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.engine.distributed import is_main_process, launch_training
+    from sslr_cli.experiments.curves import curve_hooks  # --eval-every / --keep-every
 
     if not data.exists():
         raise SSLRError(f"{data}: no such file")
@@ -129,7 +130,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                    checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
                    eval_every=eval_every, eval_images=eval_images, keep_every=keep_every,
                    eval_data=tuple(str(p.resolve()) for p in eval_data) if eval_data else None),
-    ).validate()
+    )
+    check_run_config(cfg)
     cfg = dataclasses.replace(cfg, model=with_full_options(cfg.model))
     if cfg.train.task == "match":
         from sslr_cli.engine.match_task import configure_matching
@@ -149,6 +151,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
 
         try:
             result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
+                                     hook_factories=(curve_hooks,),
                                      device=device, init=init, on_progress=on_progress,
                                      resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps,
                                                            compile=compile_, cuda_graphs=cuda_graphs,

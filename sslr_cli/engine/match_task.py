@@ -68,7 +68,9 @@ def configure_matching(cfg: RunConfig, *, lr_given: bool, weight_decay_given: bo
             train = replace(train, lr=settings.cnn_lr)
     if settings.recon_weight > 0 and not weight_decay_given:
         train = replace(train, weight_decay=PAPER_RECON_WEIGHT_DECAY)
-    return replace(cfg, train=train, extra=settings.to_extra()).validate()
+    from sslr_cli.models.registry import check_run_config
+
+    return check_run_config(replace(cfg, train=train, extra=settings.to_extra()))
 
 
 @dataclass

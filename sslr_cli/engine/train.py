@@ -22,11 +22,14 @@ from sslr_cli.config import RunConfig
 from sslr_cli.data.loader import BatchLoader, scene_tensors
 from sslr_cli.data.store import SceneArrays, open_scenes
 from sslr_cli.engine.checkpoint import checkpoint_config, load_model, read_checkpoint
+from sslr_cli.engine.hooks import HookFactory, TrainHook
+from sslr_cli.engine.preemption import Preemption
 from sslr_cli.engine.device import autocast, configure_precision, flush_denormals, resolve_device, seed_everything
 from sslr_cli.engine.run_dir import RunDir
 from sslr_cli.engine.state import TrainState, make_optimizer, optimizer_step
 from sslr_cli.engine.tasks import Task, get_task
 from sslr_cli.errors import SSLRError
+from sslr_cli.models.registry import check_run_config
 
 __all__ = ["train", "TrainResult", "TrainHook", "TrainLoop", "Distributed", "TrainingDiverged", "evaluate_loss",
            "load_training_data", "load_matching_weights", "load_model", "make_optimizer", "optimizer_step"]
@@ -122,18 +125,6 @@ def load_training_data(task: Task, cfg: RunConfig, data: str | Path, val: str | 
         return scene_tensors(scenes, names), scene_tensors(val_file.load(list(names)), names), scene_file.image_size
     train_t, val_t = _split(scenes, names, cfg.train.val_fraction, cfg.train.seed)
     return train_t, val_t, scene_file.image_size
-
-
-class TrainHook:
-    """A point where code joins the loop without changing it. Subclass and override what you need;
-    ``loop`` is the ``TrainLoop`` (``loop.state``, ``loop.cfg``, ``loop.run``, ``loop.dist``, ...).
-    Every rank calls the hooks; only rank 0's ``RunDir`` writes."""
-
-    def after_step(self, loop: "TrainLoop", record: dict[str, Any]) -> None:
-        """After each optimizer step; ``record`` has epoch, batch, step, loss, r, lr, elapsed."""
-
-    def after_epoch(self, loop: "TrainLoop", record: dict[str, Any]) -> None:
-        """After each epoch's validation (also after a stopped, incomplete epoch); ``record`` is its metrics line."""
 
 
 def base_inner_steps(cfg: RunConfig) -> int:
@@ -298,6 +289,7 @@ def train(
     dist: Distributed | None = None,
     wrap_model: Callable[[nn.Module], nn.Module] | None = None,
     hooks: Sequence[TrainHook] = (),
+    hook_factories: Sequence[HookFactory] = (),
 ) -> TrainResult:
     """Train ``cfg`` on ``data`` into ``out_dir``. ``on_progress`` gets a dict after every step.
 
@@ -313,7 +305,7 @@ def train(
     if saved is not None:
         allowed = {k: v for k, v in (resume_overrides or {}).items() if k in RESUME_OVERRIDES and v is not None}
         cfg = checkpoint_config(saved).with_overrides(train=allowed)
-    cfg.validate()
+    check_run_config(cfg)
     task = get_task(cfg.train.task)
     dev = resolve_device(device)
     configure_precision(dev, cfg.train.precision)  # strict float32 for "fp32" on a GPU (TF32 off)
@@ -326,9 +318,8 @@ def train(
         check_cuda_graphs(cfg, dev, dist.world_size, next(iter(train_t.values())).shape[0])
     if image_size != cfg.model.image_size:
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
-    from sslr_cli.experiments.curves import curve_hooks  # --eval-every / --keep-every (checked before the run starts)
-
-    curves = curve_hooks(cfg, data, dev, saved["step"] if saved else 0, dist.is_main)
+    # hooks that need the resolved config (the caller's: --eval-every's learning curves), made before the run starts
+    curves = [h for make in hook_factories for h in make(cfg, data, dev, saved["step"] if saved else 0, dist.is_main)]
     dist.on_main(lambda: run_dir.prepare(resume, force))
     if saved is not None:
         dist.on_main(lambda: run_dir.trim_metrics(saved))
@@ -349,8 +340,6 @@ def train(
                          rank=dist.rank, world_size=dist.world_size)
     if len(loader) == 0:
         raise SSLRError(f"{data}: fewer training images than one batch of {cfg.train.batch_size}")
-    from sslr_cli.engine.preemption import Preemption  # (it subclasses TrainHook)
-
     graphed = None
     if cfg.train.cuda_graphs:
         from sslr_cli.engine.cuda_graphs import GraphedTrainStep

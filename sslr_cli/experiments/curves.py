@@ -33,7 +33,7 @@ import torch
 
 from sslr_cli.config import RunConfig
 from sslr_cli.engine.checkpoint import set_inner_steps
-from sslr_cli.engine.train import TrainHook
+from sslr_cli.engine.hooks import TrainHook
 from sslr_cli.errors import SSLRError
 
 EVAL_COUNTS = (1, 2, 3, 4, 5)

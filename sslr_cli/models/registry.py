@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from sslr_cli.config import ModelConfig, options_from_dict
+from sslr_cli.config import ModelConfig, RunConfig, options_from_dict
 from sslr_cli.errors import SSLRError
 from sslr_cli.models.projection import check_projection
 from sslr_cli.models.slot_options import SlotAttentionConfig
@@ -142,6 +142,14 @@ def check_generator(cfg: ModelConfig, task: str) -> None:
     generator_options(cfg)
     if GENERATORS[cfg.generator].check is not None:
         GENERATORS[cfg.generator].check(cfg)
+
+
+def check_run_config(cfg: RunConfig) -> RunConfig:
+    """A run's config in full: every field's range, then its generator (known, serving the task, its options
+    valid). What each builder of a config calls before using it."""
+    cfg.validate()
+    check_generator(cfg.model, cfg.train.task)
+    return cfg
 
 
 def build_generator(cfg: ModelConfig) -> SetGenerator:

@@ -44,16 +44,19 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM reached the runner (or an in-process training stopped by it)."""
 
 
-def run_cli(argv: list[str] | tuple[str, ...], stdout_path: str | None = None, log_path: Path | None = None) -> None:
-    """Run `sslr ARGV` in this process; its stdout goes to ``stdout_path`` (atomically) or ``log_path``."""
-    import typer
+Execute = Callable[[list], "int | None"]  # runs `sslr ARGV` in this process (given by the command layer)
 
-    from sslr_cli.cli import app
+
+def run_cli(argv: list[str] | tuple[str, ...], execute: Execute, stdout_path: str | None = None,
+            log_path: Path | None = None) -> None:
+    """Run `sslr ARGV` in this process with ``execute``; its stdout goes to ``stdout_path`` (atomically) or
+    ``log_path``."""
+    import typer
 
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf):
-            code = app(list(argv), prog_name="sslr", standalone_mode=False)
+            code = execute(list(argv))
     except typer.Abort:
         raise KeyboardInterrupt from None
     except Exception as exc:
@@ -126,40 +129,43 @@ def logged_step(stage: Stage) -> int:
     return 0
 
 
-def run_stage(stage: Stage, out: Path, fresh: bool, quiet: bool = False) -> None:
+def run_stage(stage: Stage, out: Path, fresh: bool, execute: Execute, quiet: bool = False) -> None:
     """Every command of ``stage``; raises StageFailed / KeyboardInterrupt when it does not finish."""
     log = out / "logs" / f"{stage.name}.txt"
     if stage.kind == "train":
-        run_cli(train_argv(stage, fresh, quiet), log_path=log)
+        run_cli(train_argv(stage, fresh, quiet), execute, log_path=log)
         if not training_finished(stage):  # train() caught Ctrl-C and saved last.pt
             raise KeyboardInterrupt
     else:
         for argv in stage.commands:
-            run_cli(argv, stdout_path=stage.stdout, log_path=log)
+            run_cli(argv, execute, stdout_path=stage.stdout, log_path=log)
     missing = [o for o in stage.outputs if not Path(o).exists()]
     if missing:
         raise StageFailed(f"stage {stage.name}: finished without writing {missing[0]}")
 
 
-def _worker(stage: Stage, out: str, fresh: bool, threads: int, parent: int) -> None:
-    """One training stage in its own process (one or a few threads), dying with its parent."""
-    with contextlib.suppress(Exception):  # Linux: a SIGKILLed runner takes its workers with it
+def _die_with_parent() -> None:
+    """In a worker, before it runs a line of Python (``preexec_fn``): Linux sends it SIGKILL when the runner
+    dies, so no training outlives a killed runner."""
+    with contextlib.suppress(Exception):
         import ctypes
         import signal
 
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the runner died before the line above took effect: no orphan trains on
-        os._exit(1)
-    import torch
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
-    torch.set_num_threads(threads)
-    try:
-        run_stage(stage, Path(out), fresh, quiet=True)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except SSLRError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        sys.exit(2)
+
+def start_worker(stage: Stage, out: Path, fresh: bool, threads: int) -> "subprocess.Popen":
+    """A training stage as its own `python -m sslr_cli train ...` process (the very command the plan prints),
+    with ``threads`` threads, its output appended to the stage's log."""
+    import subprocess
+
+    log = out / "logs" / f"{stage.name}.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with log.open("a") as sink:
+        return subprocess.Popen([sys.executable, "-m", "sslr_cli", *train_argv(stage, fresh, quiet=True)],
+                                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
 
 def _portable(commands) -> list[list[str]]:
@@ -225,9 +231,10 @@ Event = Callable[[str, dict], None]
 class Runner:
     """Executes ``stages`` in order; ``events(kind, info)`` hears about each start, progress and end."""
 
-    def __init__(self, stages: list[Stage], out: Path, identity: dict, force: bool = False, jobs: int = 1,
-                 threads: int | None = None, events: Event | None = None) -> None:
+    def __init__(self, stages: list[Stage], out: Path, identity: dict, execute: Execute, force: bool = False,
+                 jobs: int = 1, threads: int | None = None, events: Event | None = None) -> None:
         self.stages = stages
+        self.execute = execute  # `sslr ARGV` in this process (the command layer's)
         self.out = Path(out)
         self.force = force
         self.jobs = max(1, jobs)
@@ -291,16 +298,13 @@ class Runner:
         t0 = time.perf_counter()
         self.manifest.record(stage, done=False)
         try:
-            run_stage(stage, self.out, stage.name in self.fresh)
+            run_stage(stage, self.out, stage.name in self.fresh, self.execute)
         except KeyboardInterrupt as exc:
             raise Interrupted(stage.name, self._signal(exc)) from None
         self._finish(stage, time.perf_counter() - t0)
 
     def _run_wave(self, wave: list[Stage]) -> None:
         """Training stages side by side, ``jobs`` at a time, each in a process of ``threads`` threads."""
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")
         pending, running = list(wave), {}
         t0: dict[str, float] = {}
         last_event = 0.0
@@ -311,20 +315,20 @@ class Runner:
                     self.events("start", {"stage": stage, "resume": (Path(stage.run_dir) / "last.pt").exists()
                                           and stage.name not in self.fresh, "threads": self.threads})
                     self.manifest.record(stage, done=False)
-                    proc = ctx.Process(target=_worker, args=(stage, str(self.out), stage.name in self.fresh, self.threads,
-                                                             os.getpid()))
-                    proc.start()
+                    proc = start_worker(stage, self.out, stage.name in self.fresh, self.threads)
                     running[stage.name] = (stage, proc)
                     t0[stage.name] = time.perf_counter()
                 time.sleep(0.5)
                 for name, (stage, proc) in list(running.items()):
-                    if proc.exitcode is None:
+                    if proc.poll() is None:
                         continue
                     del running[name]
-                    if proc.exitcode == 130:
+                    if proc.returncode == 130:
                         raise KeyboardInterrupt
-                    if proc.exitcode != 0 or not training_finished(stage):
-                        raise StageFailed(f"stage {name}: training stopped (exit code {proc.exitcode}); "
+                    if proc.returncode == 143:
+                        raise Terminated
+                    if proc.returncode != 0 or not training_finished(stage):
+                        raise StageFailed(f"stage {name}: training stopped (exit code {proc.returncode}); "
                                           f"its log: {self.out / 'logs' / (name + '.txt')}")
                     self._finish(stage, time.perf_counter() - t0[name])
                 if time.monotonic() - last_event >= 1.0:
@@ -334,13 +338,15 @@ class Runner:
         except KeyboardInterrupt as exc:
             why = self._signal(exc)
             for stage, proc in running.values():
-                if why == "SIGTERM" and proc.is_alive():  # only the runner got it: pass it on (a Ctrl-C reached
+                if why == "SIGTERM" and proc.poll() is None:  # only the runner got it: pass it on (a Ctrl-C reached
                     proc.terminate()  # every process of the terminal's group already; a second one would abort)
             for stage, proc in running.values():  # they are saving last.pt
-                proc.join(timeout=120)
+                with contextlib.suppress(Exception):
+                    proc.wait(timeout=120)
             raise Interrupted(", ".join(running) or "training", why) from None
         finally:
             for stage, proc in running.values():
-                if proc.is_alive():
+                if proc.poll() is None:
                     proc.terminate()
-                    proc.join(timeout=10)
+                    with contextlib.suppress(Exception):
+                        proc.wait(timeout=10)

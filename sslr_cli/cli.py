@@ -14,7 +14,7 @@ from sslr_cli.commands import interpolate, reconstruct, tsne
 from sslr_cli.commands import match, reproduce
 from sslr_cli.models.registry import GENERATORS
 from sslr_cli.commands import gen_clevr, info, iou
-from sslr_cli.commands import export
+from sslr_cli.commands import export, import_multi_object
 
 app = typer.Typer(
     name="sslr",
@@ -25,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 gen_data.app.command("clevr")(gen_clevr.clevr)
+gen_data.app.command("import-multi-object")(import_multi_object.import_multi_object)
 app.add_typer(gen_data.app, name="gen-data", help="Generate datasets (HDF5): circles, isocircles, clevr.")
 app.command("train", help=f"Train {' or '.join(s.label for s in GENERATORS.values())} (reconstruction or set matching) into a run directory.")(train.train_command)
 app.command("reconstruct", help="Table 1 (complete disentanglement), ARI, MSE and Fig. 3/8 for reconstruction checkpoints.")(reconstruct.reconstruct_command)

@@ -22,6 +22,8 @@ def default_preset(data: Path, task: str) -> str:
     from sslr_cli.data.store import open_scenes
 
     f = open_scenes(data)
+    if f.kind == "multi_object" and task == "reconstruct":  # DeepMind's multi-object datasets (import-multi-object)
+        return "clevr6-paper" if f.image_size == 128 else "multi-object-tiny"
     if (f.image_size == 128 or f.kind == "clevr") and task == "reconstruct":
         return "clevr-tiny" if f.image_size == 64 else "clevr-small"
     return "tiny"

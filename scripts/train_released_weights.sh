@@ -11,13 +11,15 @@ WORK=${1:-build/released-weights}
 SSLR=${SSLR:-sslr}
 export OMP_NUM_THREADS=1
 mkdir -p "$WORK/data"
-$SSLR gen-data circles "$WORK/data/circles-train.h5" --n 64000 --seed 0 --force -q
+$SSLR gen-data circles "$WORK/data/circles-train.h5" --n 64000 --seed 0 --force -q >/dev/null
 for k in 1 2 3 4 5; do
-  $SSLR gen-data circles "$WORK/data/circles-$k.h5" --n 250 --count "$k" --seed "$((1000 + k))" --force -q
+  $SSLR gen-data circles "$WORK/data/circles-$k.h5" --n 250 --count "$k" --seed "$((1000 + k))" --force -q >/dev/null
 done
 for g in srn mlp; do
   $SSLR train "$WORK/data/circles-train.h5" --preset tiny --generator "$g" --seed 0 --max-steps 1500 \
     --val-fraction 0 --out "$WORK/tiny-$g" --force -q
   $SSLR export "$WORK/tiny-$g" --to "sslr_cli/weights/tiny-$g.safetensors" --force
 done
-$SSLR reconstruct tiny-srn tiny-mlp --data "$WORK"/data/circles-{1,2,3,4,5}.h5 --out-dir "$WORK" --force
+data=()
+for k in 1 2 3 4 5; do data+=(--data "$WORK/data/circles-$k.h5"); done
+$SSLR reconstruct tiny-srn tiny-mlp "${data[@]}" --out-dir "$WORK" --force

@@ -157,6 +157,13 @@ def test_streams_in_blocks_and_stops_at_limit(tmp_path):
     out = tmp_path / "t.h5"
     assert run("gen-data", "import-multi-object", src, out, "--dataset", "tetrominoes", "--limit", 2, "-q").exit_code == 0
     assert open_scenes(out).n == 2
+    rest = tmp_path / "rest.h5"
+    assert run("gen-data", "import-multi-object", src, rest, "--dataset", "tetrominoes", "--skip", 2, "-q").exit_code == 0
+    first, second = open_scenes(out).load().arrays, open_scenes(rest).load().arrays
+    assert len(second["images"]) == 3
+    all_ = plan_import(src, ds, None, None)
+    whole = np.concatenate([b["images"] for b in import_blocks(src, all_, 64, None)])
+    assert np.array_equal(np.concatenate([first["images"], second["images"]]), whole)  # a split, nothing lost
 
 
 def test_ari_of_the_imported_masks_through_the_existing_metrics(tmp_path):
@@ -228,3 +235,17 @@ def test_presets_train_srn_mlp_and_slot_attention_on_an_imported_file(tmp_path, 
         summary = json.loads(result.stdout)
         assert summary["steps"] == 2 and summary["preset"] == (preset or "multi-object-tiny")
         assert np.isfinite(summary["train_loss"])
+
+
+def test_limit_then_skip_split_the_clevr6_scenes_exactly(tmp_path):
+    rng = np.random.default_rng(6)
+    objects = [7, 2, 8, 3, 6, 9, 1]  # CLEVR6 keeps records 1, 3, 4, 6
+    recs, _ = zip(*[make_scene(rng, "clevr_with_masks", n, 11) for n in objects])
+    src = tmp_path / "c.tfrecords"
+    write_tfrecord(src, list(recs))
+    args = ("gen-data", "import-multi-object", src)
+    assert run(*args, tmp_path / "test.h5", "--dataset", "clevr_with_masks", "--size", 64, "--limit", 2, "-q").exit_code == 0
+    assert run(*args, tmp_path / "train.h5", "--dataset", "clevr_with_masks", "--size", 64, "--skip", 2, "-q").exit_code == 0
+    entity_rows = lambda p: open_scenes(p).load().arrays["counts"].tolist()  # noqa: E731
+    assert entity_rows(tmp_path / "test.h5") == [2, 3] and entity_rows(tmp_path / "train.h5") == [6, 1]
+    one_line_error(run(*args, tmp_path / "none.h5", "--dataset", "clevr_with_masks", "--skip", 4, "-q"), "--skip")

@@ -27,6 +27,8 @@ def import_multi_object(
     max_objects: Optional[int] = typer.Option(None, "--max-objects", help="Keep scenes with at most this many objects "
                                               "(default: 6 for clevr_with_masks, i.e. CLEVR6; none for the others; 0 = keep all)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Stop after this many kept scenes."),
+    skip: int = typer.Option(0, "--skip", help="Leave out the first N scenes (of those --max-objects keeps): "
+                             "--limit 320 for a test file, then --skip 320 for the training file."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -51,6 +53,8 @@ def import_multi_object(
         max_objects = None
     if limit is not None and limit < 1:
         raise SSLRError(f"--limit {limit}: must be >= 1")
+    if skip < 0:
+        raise SSLRError(f"--skip {skip}: must be >= 0")
     check_output(out_path, force)
     from sslr_cli.data.store import write_scene_blocks
 
@@ -58,7 +62,7 @@ def import_multi_object(
     stats = SummaryStats()
     with progress_bar(disable=quiet or as_json) as bar:
         count_job = bar.add_task(f"{source.name}: counting objects", total=None, info="")
-        plan = plan_import(source, ds, max_objects, limit, lambda k: bar.advance(count_job, k))
+        plan = plan_import(source, ds, max_objects, limit, lambda k: bar.advance(count_job, k), skip=skip)
         bar.update(count_job, total=plan.records, completed=plan.records)
         job = bar.add_task(f"import-multi-object {ds.name}", total=plan.n, info=f"{plan.n} of {plan.records} scenes")
 

@@ -264,9 +264,10 @@ class ImportPlan:
 
 
 def plan_import(path: Path, ds: MultiObjectDataset, max_objects: int | None, limit: int | None,
-                progress: Callable[[int], None] | None = None) -> ImportPlan:
-    """Pass 1: parse every record for its object count (the filter), keeping nothing else in memory."""
-    keep, counts, layout = [], [], None
+                progress: Callable[[int], None] | None = None, skip: int = 0) -> ImportPlan:
+    """Pass 1: parse every record for its object count (the filter), keeping nothing else in memory.
+    ``skip``: the first ``skip`` scenes that pass the filter are left out (a split: --limit N, then --skip N)."""
+    keep, counts, layout, skipped = [], [], None, 0
     for i, payload in enumerate(read_records(path)):
         f = parse_example(payload)
         where = f"{path} record {i}"
@@ -278,6 +279,8 @@ def plan_import(path: Path, ds: MultiObjectDataset, max_objects: int | None, lim
         masks = masks.reshape(ds.height, ds.width, -1).transpose(2, 0, 1) if ds.mask_last else masks.reshape(layout.entities, -1)
         n_obj = int(masks.reshape(layout.entities, -1)[1:].any(axis=1).sum())
         ok = max_objects is None or n_obj <= max_objects
+        if ok and skipped < skip:
+            ok, skipped = False, skipped + 1
         keep.append(ok)
         if ok:
             counts.append(n_obj)
@@ -288,6 +291,8 @@ def plan_import(path: Path, ds: MultiObjectDataset, max_objects: int | None, lim
     if layout is None:
         raise SSLRError(f"{path}: holds no records")
     if not counts:
+        if skipped:
+            raise SSLRError(f"{path}: no scene left after the {skipped} skipped (--skip)")
         raise SSLRError(f"{path}: none of its {len(keep)} scenes has at most {max_objects} objects (--max-objects)")
     return ImportPlan(ds, layout, np.asarray(keep, bool), np.asarray(counts, np.int16), len(keep))
 

@@ -101,6 +101,10 @@ def test_export_finds_the_runs_of_a_reproduce_folder(tmp_path, circles_file):
     for name in ("srn", "mlp"):
         acc = read_events(tmp_path / "out" / "runs" / name / "tensorboard")
         assert series(acc, "train/loss") == [(r["step"], f32(r["loss"])) for r in metrics(tmp_path / "out" / "runs" / name, "step")]
+    result = run("export", "tensorboard", tmp_path / "out", "--logdir", tmp_path / "tb", "--json")
+    assert result.exit_code == 0, result.output  # runs found in a folder are named by their path below it
+    assert sorted(r["events"] for r in json.loads(result.stdout)["runs"]) == [
+        str(tmp_path / "tb" / "runs" / name) for name in ("mlp", "srn")]
     one_line_error(run("export", "tensorboard", tmp_path / "nothing"), "nothing", "no such run directory")
     one_line_error(run("export", "tensorboard"), "RUN")
 

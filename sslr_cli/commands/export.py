@@ -24,7 +24,8 @@ def export_command(
                                       "folder counts as all the runs in it)."),
     to: Optional[Path] = typer.Option(None, "--to", help="The .safetensors file to write the weights to.", dir_okay=False),
     logdir: Optional[Path] = typer.Option(None, "--logdir", help="tensorboard: write each run's events to LOGDIR/<run name> "
-                                          "(default: RUN/tensorboard).", file_okay=False),
+                                          "(a run found inside a folder: its path below the folder; default: RUN/tensorboard).",
+                                          file_okay=False),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -82,11 +83,10 @@ def _export_tracking(target: str, runs: list[Path], logdir: Path | None, force: 
     found = find_runs(runs)
     names: dict[str, int] = {}
     results = []
-    for run in found:
+    for run, name in found:
         if logdir is None:
             folder = run / TB_FOLDER
         else:
-            name = run.resolve().name
             names[name] = names.get(name, 0) + 1
             folder = logdir / (name if names[name] == 1 else f"{name}-{names[name]}")
         results.append(export_run(run, folder, force))

@@ -235,10 +235,11 @@ def tracking_hooks(names: list[str] | None) -> list:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def find_runs(paths: list[Path]) -> list[Path]:
-    """Run directories (folders with a metrics.jsonl) in ``paths``: each path is one, or a folder holding
-    some at any depth (an ``sslr reproduce`` output folder)."""
-    runs: list[Path] = []
+def find_runs(paths: list[Path]) -> list[tuple[Path, str]]:
+    """(run directory, name) for the runs (folders with a metrics.jsonl) in ``paths``: each path is one (named
+    by its folder), or a folder holding some at any depth (an ``sslr reproduce`` output folder; each named by
+    its path below it, e.g. ``runs/circles-srn/seed-0``)."""
+    runs: dict[Path, str] = {}
     for p in paths:
         p = Path(p)
         if p.is_file() and p.name == "metrics.jsonl":
@@ -246,13 +247,14 @@ def find_runs(paths: list[Path]) -> list[Path]:
         if not p.exists():
             raise SSLRError(f"{p}: no such run directory")
         if (p / "metrics.jsonl").is_file():
-            runs.append(p)
+            runs.setdefault(p, p.resolve().name)
             continue
-        found = sorted(m.parent for m in p.rglob("metrics.jsonl") if TB_FOLDER not in m.parts)
+        found = sorted(m.parent for m in p.rglob("metrics.jsonl") if TB_FOLDER not in m.relative_to(p).parts)
         if not found:
             raise SSLRError(f"{p}: no metrics.jsonl in it or below it (not a run directory)")
-        runs.extend(found)
-    return list(dict.fromkeys(runs))
+        for run in found:
+            runs.setdefault(run, run.relative_to(p).as_posix())
+    return list(runs.items())
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:

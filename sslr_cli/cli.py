@@ -15,6 +15,7 @@ from sslr_cli.commands import interpolate, reconstruct, tsne
 from sslr_cli.commands import match, reproduce
 from sslr_cli.models.registry import GENERATORS
 from sslr_cli.commands import gen_clevr, info, iou
+from sslr_cli.commands import export, import_multi_object
 
 app = typer.Typer(
     name="sslr",
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 gen_data.app.command("clevr")(gen_clevr.clevr)
+gen_data.app.command("import-multi-object")(import_multi_object.import_multi_object)
 app.add_typer(gen_data.app, name="gen-data", help="Generate datasets (HDF5): circles, isocircles, clevr.")
 app.command("train", help=f"Train {' or '.join(s.label for s in GENERATORS.values())} (reconstruction or set matching) into a run directory.")(train.train_command)
 app.command("reconstruct", help="Table 1 (complete disentanglement), ARI, MSE and Fig. 3/8 for reconstruction checkpoints.")(reconstruct.reconstruct_command)
@@ -33,6 +35,7 @@ app.command("tsne", help="Fig. 5/6: t-SNE of the latent elements of one-circle i
 app.command("match", help="Table 3: evaluate set-matching checkpoints on iso-circle pairs (seeds grouped).")(match.match_command)
 app.command("reproduce", help="The whole paper in one command (data, training, Tables 1-3, Fig. 2-6), resumable, with a report.")(reproduce.reproduce_command)
 app.command("info", help="Versions, devices, CPU features, the FSPool kernel and the cache folder (for bug reports; --json).")(info.info_command)
+app.command("export", help="A run's weights as a pickle-free .safetensors file (--to), or finished runs' metrics as TensorBoard events ('sslr export tensorboard RUN...').")(export.export_command)
 app.command("iou", help="Table 2: overall and per-object (Chamfer box) IoU on CLEVR, with ARI, for reconstruction checkpoints.")(iou.iou_command)
 
 

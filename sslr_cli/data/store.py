@@ -48,6 +48,8 @@ KIND_SCHEMAS: dict[str, dict[str, tuple[type, int]]] = {
     "circles": dict(_BASE),
     "isocircles": {**_BASE, **_PAIR},
     "clevr": {**_BASE, "foreground": (np.uint8, 4), "boxes": (np.float32, 3)},
+    # DeepMind's multi-object datasets (data/multi_object.py, `sslr gen-data import-multi-object`)
+    "multi_object": dict(_BASE),
 }
 
 

@@ -112,9 +112,13 @@ def _check_payload(path: Path, payload: dict[str, Any]) -> None:
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and check a checkpoint; every problem becomes one ``SSLRError`` naming the file."""
+    from sslr_cli.engine.weights import read_weights, shipped_note, weights_file  # .safetensors and shipped names
+
+    if weights_file(path) is not None:
+        return read_weights(weights_file(path), map_location)
     path = Path(path)
     if not path.exists():
-        raise SSLRError(f"{path}: no such checkpoint")
+        raise SSLRError(f"{path}: no such checkpoint{shipped_note()}")
     if path.is_dir():
         if checkpoint_file(path) == path:
             raise SSLRError(f"{path}: run directory has no best.pt or last.pt")
@@ -177,7 +181,12 @@ def set_inner_steps(model: torch.nn.Module, r: int | None) -> int | None:
 
 
 def checkpoint_file(path: str | os.PathLike) -> Path:
-    """The file ``read_checkpoint`` reads for ``path`` (a run directory's best.pt, else last.pt)."""
+    """The file ``read_checkpoint`` reads for ``path`` (a run directory's best.pt, else last.pt; the file a
+    shipped weights name stands for)."""
+    from sslr_cli.engine.weights import weights_file
+
+    if weights_file(path) is not None:
+        return weights_file(path)
     path = Path(path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):

@@ -29,7 +29,7 @@ def reconstruction_loss(image: torch.Tensor, target: torch.Tensor, kind: str) ->
 @dataclass
 class ReconstructionTask:
     name: str = "reconstruct"
-    kinds: tuple[str, ...] = ("circles", "clevr")
+    kinds: tuple[str, ...] = ("circles", "clevr", "multi_object")
 
     def arrays(self, cfg: RunConfig) -> tuple[str, ...]:
         target = cfg.train.target

@@ -34,7 +34,7 @@ def load_labelled_images(paths: list[Path], image_size: int, limit: int | None =
 
     Fails naming the file when its images are not ``image_size`` pixels or it has none at all.
     """
-    files = [open_scenes(p, ("circles", "clevr")) for p in paths]
+    files = [open_scenes(p, ("circles", "clevr", "multi_object")) for p in paths]
     for f in files:
         if f.image_size != image_size:
             raise SSLRError(f"--data {f.path}: images are {f.image_size}px, the checkpoints expect {image_size}px")

@@ -75,7 +75,7 @@ def _export_weights(run: Path, to: Path, force: bool, as_json: bool) -> None:
 
 
 def _export_tracking(target: str, runs: list[Path], logdir: Path | None, force: bool, as_json: bool) -> None:
-    from sslr_cli.engine.tracking import TB_FOLDER, check_tracker, export_run, find_runs
+    from sslr_cli.experiments.tracking import TB_FOLDER, check_tracker, export_run, find_runs
 
     if not runs:
         raise SSLRError(f"RUN: give the run directories to export (sslr export {target} RUN...)")

@@ -145,7 +145,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         raise SSLRError("--recon-weight/--extra: only for --task match")
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
-    from sslr_cli.engine.tracking import tracking_hooks  # --log: fails here, before training, without its package
+    from sslr_cli.experiments.tracking import tracking_hooks  # --log: fails here, before training, without its package
 
     hooks = tracking_hooks(log)
     with progress_bar(disable=quiet or as_json or not is_main_process()) as bar:  # torchrun: rank 0 shows it

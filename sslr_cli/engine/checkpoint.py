@@ -19,8 +19,7 @@ from sslr_cli.engine.device import resolve_device
 from sslr_cli.engine.tasks import get_task
 from sslr_cli.errors import SSLRError
 
-FORMAT = "sslr-checkpoint"
-VERSION = 1
+from sslr_cli.engine.formats import FORMAT, VERSION  # noqa: E402  (the tags, shared with engine/weights.py)
 
 
 DIGEST = "sha256"  # the checkpoint's own digest of everything else it holds (damage shows on reading)

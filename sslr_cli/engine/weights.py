@@ -106,7 +106,7 @@ def read_weights(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str
     from safetensors.torch import load_file
 
     from sslr_cli.config import RunConfig
-    from sslr_cli.engine.checkpoint import FORMAT as CHECKPOINT_FORMAT, VERSION as CHECKPOINT_VERSION
+    from sslr_cli.engine.formats import FORMAT as CHECKPOINT_FORMAT, VERSION as CHECKPOINT_VERSION
 
     path = Path(path)
     metadata = read_metadata(path)

@@ -136,7 +136,7 @@ def figure_rgb(fig) -> "Any":
 
 
 def _make_hook_class():
-    from sslr_cli.engine.train import TrainHook  # torch: imported when a run asks for tracking
+    from sslr_cli.engine.hooks import TrainHook
 
     class TrackingHook(TrainHook):
         """Mirrors each line the run logs to metrics.jsonl (``loop.run_dir.history``) to the trackers, right

@@ -31,6 +31,16 @@ LR_SCHEDULES = ("constant", "cosine")
 REFINE_PRECISIONS = ("fp32", "autocast")
 
 
+MAX_INNER_STEPS = 1000  # r: each step is a forward and backward pass of H_agg, kept in the graph when unrolled
+
+
+def check_inner_steps(r: int) -> int:
+    """r, the refinement steps of SSLR-SRN (``--inner-steps``): the one check of it, wherever it comes from."""
+    if not 0 <= r <= MAX_INNER_STEPS:
+        raise SSLRError(f"--inner-steps {r}: must be in 0..{MAX_INNER_STEPS}")
+    return r
+
+
 def parse_inner_grad(spec: str) -> tuple[str, int]:
     """``"unrolled"`` | ``"implicit"`` | ``"truncated:K"`` (K >= 1) -> (mode, K); K is 0 but for truncated."""
     if spec in ("unrolled", "implicit"):
@@ -77,8 +87,7 @@ class ModelConfig:
         for name in ("encoder_width", "embed_dim", "set_size", "element_dim", "agg_hidden", "fspool_pieces", "decoder_width"):
             if getattr(self, name) < 1:
                 raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
-        if self.inner_steps < 0:
-            raise SSLRError(f"--inner-steps {self.inner_steps}: must be >= 0")
+        check_inner_steps(self.inner_steps)
         parse_inner_grad(self.inner_grad)
         if self.refine_precision not in REFINE_PRECISIONS:
             raise SSLRError(f"--refine-precision {self.refine_precision!r}: choose one of {', '.join(REFINE_PRECISIONS)}")

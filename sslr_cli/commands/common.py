@@ -23,7 +23,8 @@ err = Console(stderr=True)
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 InnerStepsOption = Annotated[Optional[int], typer.Option(
-    "--inner-steps", help="r, SSLR-SRN's refinement steps (default: the r in force at the checkpoint: a finished run "
+    "--inner-steps", "-r", rich_help_panel="SRN refinement", help="r, SSLR-SRN's refinement steps. sslr train: the r to start with (default: the "
+    "preset's; see --late-inner-steps). Evaluating a checkpoint: default the r in force at it (a finished run "
     "whose schedule moves r to --late-inner-steps is evaluated at that r, as the paper does).")]
 
 

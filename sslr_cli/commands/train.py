@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, QuietOption, err, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, err, out, print_json, progress_bar, user_errors
 from sslr_cli.config import PRESETS, get_preset, parse_key_values
 from sslr_cli.engine.exit_codes import EXIT_CODES
 from sslr_cli.errors import SSLRError
@@ -31,55 +31,58 @@ def default_preset(data: Path, task: str) -> str:
 
 def train_command(
     data: Path = typer.Argument(..., help="Training dataset (HDF5 from 'sslr gen-data').", dir_okay=False),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/<preset>-<generator>-s<seed>)."),
-    generator: Optional[str] = typer.Option(None, "--generator", "-g", help=generator_help()),
-    gen_opt: Optional[List[str]] = typer.Option(None, "--gen-opt", help="A setting of the generator's own, KEY=VALUE (repeatable); "
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", rich_help_panel="Data and run", help="Run directory (default: runs/<preset>-<generator>-s<seed>)."),
+    generator: Optional[str] = typer.Option(None, "--generator", "-g", rich_help_panel="Model", help=generator_help()),
+    gen_opt: Optional[List[str]] = typer.Option(None, "--gen-opt", rich_help_panel="Model", help="A setting of the generator's own, KEY=VALUE (repeatable); "
                                                  + "; ".join(f"{n}: {', '.join(f.name for f in dataclasses.fields(s.options)) or 'none'}" for n, s in GENERATORS.items()) + "."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help=f"Named settings: {', '.join(PRESETS)} (default: tiny; clevr-small for 128px data, clevr-tiny for 64px CLEVR; --task match maps X to match-X)."),
-    task: str = typer.Option("reconstruct", "--task", help="reconstruct or match."),
-    val: Optional[Path] = typer.Option(None, "--val", help="Validation dataset; without it --val-fraction of the training file is held out.", dir_okay=False),
-    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Fraction held out for validation when no --val is given."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Number of epochs."),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop cleanly after this many minutes of training (0 = no limit)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop cleanly once the run has taken this many optimizer steps in all (0 = no limit)."),
-    checkpoint_minutes: Optional[float] = typer.Option(None, "--checkpoint-minutes", help="Rewrite last.pt mid-epoch every this many minutes (default 10; 0 = at epoch ends only)."),
-    checkpoint_steps: Optional[int] = typer.Option(None, "--checkpoint-steps", help="Also rewrite last.pt every this many optimizer steps (0 = not by steps)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Global batch size (split across ranks under torchrun)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
-    lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", help="constant, or cosine (decay to 0 over --schedule-steps, default --max-steps, else all epochs)."),
-    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Steps of linear learning-rate warm-up."),
-    schedule_steps: Optional[int] = typer.Option(None, "--schedule-steps", help="Steps the cosine decay spans (0 = --max-steps, else all epochs)."),
-    set_size: Optional[int] = typer.Option(None, "--set-size", help="|S|, number of set elements (the paper's code: 16; its text: 32)."),
-    element_dim: Optional[int] = typer.Option(None, "--element-dim", help="D, dimension of each element (the paper's code: 10; its text: 16)."),
-    inner_steps: Optional[int] = typer.Option(None, "--inner-steps", "-r", help="r, refinement steps of SRN."),
-    inner_lr: Optional[float] = typer.Option(None, "--inner-lr", help="Step size of the inner gradient descent."),
-    late_inner_steps: Optional[int] = typer.Option(None, "--late-inner-steps", help="r from --late-epoch on (the paper: 20)."),
-    late_epoch: Optional[int] = typer.Option(None, "--late-epoch", help="Epoch at which r switches to --late-inner-steps (-1 = never)."),
-    init_mode: Optional[str] = typer.Option(None, "--init-mode", help="S0 'detached' (the reference code) or 'learned' (the paper's text)."),
-    inner_grad: Optional[str] = typer.Option(None, "--inner-grad", help="How SRN's r inner steps are differentiated: unrolled (exact), implicit (iDSPN's one-step approximation: memory flat in r) or truncated:K (the last K steps)."),
-    refine_precision: Optional[str] = typer.Option(None, "--refine-precision", help="SRN's inner loop in fp32 under bf16 autocast ('fp32') or in the autocast dtype ('autocast')."),
-    encoder_width: Optional[int] = typer.Option(None, "--encoder-width", help="Trunk width w (channels w..8w)."),
-    decoder_width: Optional[int] = typer.Option(None, "--decoder-width", help="Decoder width w (channels 4w..w)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (strict float32; on a GPU TF32 off), tf32 (TF32 matmuls and convolutions on a GPU), bf16 (autocast) or fp16 (CUDA only)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same run on CPU)."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", rich_help_panel="Data and run", help=f"Named settings: {', '.join(PRESETS)} (default: tiny; clevr-small for 128px data, clevr-tiny for 64px CLEVR; --task match maps X to match-X)."),
+    task: str = typer.Option("reconstruct", "--task", rich_help_panel="Data and run", help="reconstruct or match."),
+    val: Optional[Path] = typer.Option(None, "--val", rich_help_panel="Data and run", help="Validation dataset; without it --val-fraction of the training file is held out.", dir_okay=False),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", rich_help_panel="Data and run", help="Fraction held out for validation when no --val is given."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", rich_help_panel="Training", help="Number of epochs."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", rich_help_panel="Training", help="Stop cleanly after this many minutes of training (0 = no limit)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", rich_help_panel="Training", help="Stop cleanly once the run has taken this many optimizer steps in all (0 = no limit)."),
+    checkpoint_minutes: Optional[float] = typer.Option(None, "--checkpoint-minutes", rich_help_panel="Checkpoints", help="Rewrite last.pt mid-epoch every this many minutes (default 10; 0 = at epoch ends only)."),
+    checkpoint_steps: Optional[int] = typer.Option(None, "--checkpoint-steps", rich_help_panel="Checkpoints", help="Also rewrite last.pt every this many optimizer steps (0 = not by steps)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", rich_help_panel="Training", help="Global batch size (split across ranks under torchrun)."),
+    lr: Optional[float] = typer.Option(None, "--lr", rich_help_panel="Training", help="Learning rate."),
+    lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", rich_help_panel="Training", help="constant, or cosine (decay to 0 over --schedule-steps, default --max-steps, else all epochs)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", rich_help_panel="Training", help="Steps of linear learning-rate warm-up."),
+    schedule_steps: Optional[int] = typer.Option(None, "--schedule-steps", rich_help_panel="Training", help="Steps the cosine decay spans (0 = --max-steps, else all epochs)."),
+    set_size: Optional[int] = typer.Option(None, "--set-size", rich_help_panel="Model", help="|S|, number of set elements (the paper's code: 16; its text: 32)."),
+    element_dim: Optional[int] = typer.Option(None, "--element-dim", rich_help_panel="Model", help="D, dimension of each element (the paper's code: 10; its text: 16)."),
+    inner_steps: InnerStepsOption = None,
+    inner_lr: Optional[float] = typer.Option(None, "--inner-lr", rich_help_panel="SRN refinement", help="Step size of the inner gradient descent."),
+    late_inner_steps: Optional[int] = typer.Option(None, "--late-inner-steps", rich_help_panel="SRN refinement", help="r from --late-epoch on (the paper: 20)."),
+    late_epoch: Optional[int] = typer.Option(None, "--late-epoch", rich_help_panel="SRN refinement", help="Epoch at which r switches to --late-inner-steps (-1 = never)."),
+    init_mode: Optional[str] = typer.Option(None, "--init-mode", rich_help_panel="SRN refinement", help="S0 'detached' (the reference code) or 'learned' (the paper's text)."),
+    inner_grad: Optional[str] = typer.Option(None, "--inner-grad", rich_help_panel="SRN refinement", help="How SRN's r inner steps are differentiated: unrolled (exact), implicit (iDSPN's one-step approximation: memory flat in r) or truncated:K (the last K steps)."),
+    refine_precision: Optional[str] = typer.Option(None, "--refine-precision", rich_help_panel="SRN refinement", help="SRN's inner loop in fp32 under bf16 autocast ('fp32') or in the autocast dtype ('autocast')."),
+    encoder_width: Optional[int] = typer.Option(None, "--encoder-width", rich_help_panel="Model", help="Trunk width w (channels w..8w)."),
+    decoder_width: Optional[int] = typer.Option(None, "--decoder-width", rich_help_panel="Model", help="Decoder width w (channels 4w..w)."),
+    precision: Optional[str] = typer.Option(None, "--precision", rich_help_panel="Speed and devices", help="fp32 (strict float32; on a GPU TF32 off), tf32 (TF32 matmuls and convolutions on a GPU), bf16 (autocast) or fp16 (CUDA only)."),
+    seed: Optional[int] = typer.Option(None, "--seed", rich_help_panel="Data and run", help="Random seed (same seed, same run on CPU)."),
     device: DeviceOption = "auto",
-    init: Optional[Path] = typer.Option(None, "--init", help="Initialise matching weights from this checkpoint.", dir_okay=False),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="One run per seed, e.g. 0,1,2, into OUT/seed-K (without --out: runs/<preset>-<generator>-s<K>)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default 0; 1e-4 for --task match with --recon-weight > 0, as the paper)."),
-    recon_weight: Optional[float] = typer.Option(None, "--recon-weight", help="--task match: add the reconstruction loss with this weight (the paper's 'SSLR-SRN (r + init)': 1, with --init)."),
-    extra: Optional[List[str]] = typer.Option(None, "--extra", help="--task match setting KEY=VALUE (repeatable): loc_dim, att_dim (default 5), match_weight (0.3125), cnn_lr (1e-5)."),
-    compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model outside SRN's inner loop (opt-in; mainly for CUDA)."),
-    cuda_graphs: Optional[bool] = typer.Option(None, "--cuda-graphs", help="CUDA only: capture the training step (forward with SRN's inner loop, backward, optimizer step) in a CUDA graph and replay it; --task reconstruct, one process, bf16 or fp32, not with --compile. Untested on a GPU so far (see docs/multi-gpu.md)."),
-    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="Under torchrun: batch-norm statistics over the global batch (default) or per rank."),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Every N optimizer steps and at the end, measure Table 1 (threshold 0.1 and 0.5), MSE and ARI on held-out circles into metrics.jsonl (circles reconstruction runs); evaluation time is not training time (--max-minutes, elapsed_s). Plot with 'sslr reconstruct --curve'."),
-    eval_images: Optional[int] = typer.Option(None, "--eval-images", help="--eval-every: held-out images per circle count 1..5, made from fixed seeds, the same for every run (default 200)."),
-    eval_data: Optional[List[Path]] = typer.Option(None, "--eval-data", help="--eval-every: held-out circles file(s) instead of generated images (repeatable).", dir_okay=False),
-    keep_every: Optional[int] = typer.Option(None, "--keep-every", help="Also keep a checkpoint step-NNNNNN.pt every N optimizer steps."),
-    log: Optional[List[str]] = typer.Option(None, "--log", help="Also mirror every metrics.jsonl line (and, at each --eval-every evaluation, a figure of reconstructions) to TensorBoard: --log tensorboard (events in RUN/tensorboard; an optional extra: pip install 'sslr-cli[tensorboard]')."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
-    force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
+    init: Optional[Path] = typer.Option(None, "--init", rich_help_panel="Data and run", help="Initialise matching weights from this checkpoint.", dir_okay=False),
+    seeds: Optional[str] = typer.Option(None, "--seeds", rich_help_panel="Data and run", help="One run per seed, e.g. 0,1,2, into OUT/seed-K (without --out: runs/<preset>-<generator>-s<K>)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", rich_help_panel="Training", help="Weight decay (default 0; 1e-4 for --task match with --recon-weight > 0, as the paper)."),
+    recon_weight: Optional[float] = typer.Option(None, "--recon-weight", rich_help_panel="Training", help="--task match: add the reconstruction loss with this weight (the paper's 'SSLR-SRN (r + init)': 1, with --init)."),
+    extra: Optional[List[str]] = typer.Option(None, "--extra", rich_help_panel="Training", help="--task match setting KEY=VALUE (repeatable): loc_dim, att_dim (default 5), match_weight (0.3125), cnn_lr (1e-5)."),
+    compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", rich_help_panel="Speed and devices", help="torch.compile the model outside SRN's inner loop (opt-in; mainly for CUDA)."),
+    cuda_graphs: Optional[bool] = typer.Option(None, "--cuda-graphs", rich_help_panel="Speed and devices", help="CUDA only: capture the training step (forward with SRN's inner loop, backward, optimizer step) in a CUDA graph and replay it; --task reconstruct, one process, bf16 or fp32, not with --compile. Untested on a GPU so far (see docs/multi-gpu.md)."),
+    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", rich_help_panel="Speed and devices", help="Under torchrun: batch-norm statistics over the global batch (default) or per rank."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", rich_help_panel="Learning curves and logging", help="Every N optimizer steps and at the end, measure Table 1 (threshold 0.1 and 0.5), MSE and ARI on held-out circles into metrics.jsonl (circles reconstruction runs); evaluation time is not training time (--max-minutes, elapsed_s). Plot with 'sslr reconstruct --curve'."),
+    eval_images: Optional[int] = typer.Option(None, "--eval-images", rich_help_panel="Learning curves and logging", help="--eval-every: held-out images per circle count 1..5, made from fixed seeds, the same for every run (default 200)."),
+    eval_data: Optional[List[Path]] = typer.Option(None, "--eval-data", rich_help_panel="Learning curves and logging", help="--eval-every: held-out circles file(s) instead of generated images (repeatable).", dir_okay=False),
+    keep_every: Optional[int] = typer.Option(None, "--keep-every", rich_help_panel="Learning curves and logging", help="Also keep a checkpoint step-NNNNNN.pt every N optimizer steps."),
+    log: Optional[List[str]] = typer.Option(None, "--log", rich_help_panel="Learning curves and logging", help="Also mirror every metrics.jsonl line (and, at each --eval-every evaluation, a figure of reconstructions) to TensorBoard: --log tensorboard (events in RUN/tensorboard; an optional extra: pip install 'sslr-cli[tensorboard]')."),
+    resume: bool = typer.Option(False, "--resume", rich_help_panel="Data and run", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
+    force: bool = typer.Option(False, "--force", rich_help_panel="Data and run", help="Start over in a non-empty --out."),
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    print_config: bool = typer.Option(False, "--print-config", rich_help_panel="Data and run",
+                                      help="Print the run's resolved config (preset, data file, options; with --resume "
+                                           "the checkpoint's) as JSON and exit without training."),
 ) -> None:
     """Train SSLR-MLP or SSLR-SRN; writes config.json, metrics.jsonl, last.pt and best.pt."""
     _run_training(**locals())
@@ -92,7 +95,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                   encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
                   seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None,
                   gen_opt=None, checkpoint_minutes=None, checkpoint_steps=None, eval_every=None, eval_images=None,
-                  eval_data=None, keep_every=None, inner_grad=None, refine_precision=None, cuda_graphs=None, log=None):
+                  eval_data=None, keep_every=None, inner_grad=None, refine_precision=None, cuda_graphs=None, log=None, print_config=False):
     if seeds is not None:  # first, while locals() are exactly the options
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
@@ -145,6 +148,18 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         raise SSLRError("--recon-weight/--extra: only for --task match")
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
+    if print_config:
+        if resume:  # what the resumed run will train with: its checkpoint's config and the options it may change
+            from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
+            from sslr_cli.engine.train import RESUME_OVERRIDES
+
+            given = dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps, compile=compile_,
+                         cuda_graphs=cuda_graphs, checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
+                         eval_every=eval_every, keep_every=keep_every)
+            cfg = checkpoint_config(read_checkpoint(out_dir / "last.pt")).with_overrides(
+                train={k: v for k, v in given.items() if k in RESUME_OVERRIDES and v is not None})
+        print_json(cfg.to_dict())
+        return
     from sslr_cli.experiments.tracking import tracking_hooks  # --log: fails here, before training, without its package
 
     hooks = tracking_hooks(log)

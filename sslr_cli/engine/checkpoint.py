@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from sslr_cli.config import ModelConfig, RunConfig, TrainConfig
+from sslr_cli.config import ModelConfig, RunConfig, TrainConfig, check_inner_steps
 from sslr_cli.atomic import atomic_path
 from sslr_cli.engine.device import resolve_device
 from sslr_cli.engine.tasks import get_task
@@ -204,6 +204,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
     ``task``: the task the caller needs; a checkpoint of another task fails with a message that
     names both (checked before the model is built, so not as a shape mismatch).
     """
+    if inner_steps is not None:  # before any file is read
+        check_inner_steps(inner_steps)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     state = read_checkpoint(path, map_location=dev)
     try:
@@ -222,7 +224,5 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
         raise SSLRError(f"{path}: weights do not fit the model its config describes ({str(exc).splitlines()[0][:120]})") from None
-    if inner_steps is not None and inner_steps < 0:
-        raise SSLRError(f"--inner-steps {inner_steps}: must be >= 0")
     set_inner_steps(model, checkpoint_inner_steps(cfg, state) if inner_steps is None else inner_steps)
     return model.to(dev).eval(), cfg, state

@@ -64,8 +64,6 @@ def load_models(paths: list[Path], device: torch.device | str = "cpu", inner_ste
     """
     if not paths:
         raise SSLRError("CKPT: give at least one checkpoint file or run directory")
-    if inner_steps is not None and inner_steps < 0:
-        raise SSLRError(f"--inner-steps {inner_steps}: must be >= 0")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     loaded: list[LoadedModel] = []
     seen: dict[str, int] = {}

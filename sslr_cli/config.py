@@ -27,6 +27,9 @@ from typing import Any
 from sslr_cli.errors import SSLRError
 
 INIT_MODES = ("detached", "learned")
+MODEL_SIZE_LIMITS = {"encoder_width": 4096, "embed_dim": 65536, "set_size": 1024, "element_dim": 4096,
+                     "agg_hidden": 65536, "fspool_pieces": 1024, "decoder_width": 8192}
+MAX_SEED = 2**63 - 1
 LR_SCHEDULES = ("constant", "cosine")
 REFINE_PRECISIONS = ("fp32", "autocast")
 
@@ -84,9 +87,15 @@ class ModelConfig:
             raise SSLRError(f"agg {self.agg!r}: choose mlp or relation")
         if self.image_size % 32 or self.image_size < 64:
             raise SSLRError(f"image size {self.image_size}: must be a multiple of 32, at least 64")
-        for name in ("encoder_width", "embed_dim", "set_size", "element_dim", "agg_hidden", "fspool_pieces", "decoder_width"):
-            if getattr(self, name) < 1:
-                raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
+        for name, most in MODEL_SIZE_LIMITS.items():  # the upper bounds keep a typo from asking for terabytes
+            if not 1 <= getattr(self, name) <= most:
+                raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be in 1..{most}")
+        if self.image_size > 1024:
+            raise SSLRError(f"image size {self.image_size}: at most 1024")
+        if not (math.isfinite(self.inner_lr) and self.inner_lr > 0):
+            raise SSLRError(f"--inner-lr {self.inner_lr}: must be a finite number > 0")
+        if not (math.isfinite(self.inner_momentum) and 0 <= self.inner_momentum < 1):
+            raise SSLRError(f"inner momentum {self.inner_momentum}: must be in [0, 1)")
         check_inner_steps(self.inner_steps)
         parse_inner_grad(self.inner_grad)
         if self.refine_precision not in REFINE_PRECISIONS:
@@ -140,8 +149,14 @@ class TrainConfig:
             raise SSLRError(f"--task {self.task!r}: choose reconstruct or match")
         if self.batch_size < 1:
             raise SSLRError(f"--batch-size {self.batch_size}: must be >= 1")
-        if not self.lr > 0:
-            raise SSLRError(f"--lr {self.lr}: must be > 0")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise SSLRError(f"--lr {self.lr}: must be a finite number > 0")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise SSLRError(f"--weight-decay {self.weight_decay}: must be a finite number >= 0")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SSLRError(f"--seed {self.seed}: must be in 0..{MAX_SEED}")
+        if self.batch_size > 1_000_000 or self.epochs > 1_000_000:
+            raise SSLRError(f"--batch-size {self.batch_size} / --epochs {self.epochs}: at most 1000000")
         if self.optimizer not in ("adam", "rmsprop"):
             raise SSLRError(f"--optimizer {self.optimizer!r}: choose adam or rmsprop")
         if self.loss not in ("sse", "bce"):
@@ -152,8 +167,8 @@ class TrainConfig:
             raise SSLRError(f"--val-fraction {self.val_fraction}: must be in [0, 1)")
         if self.precision not in ("fp32", "tf32", "bf16", "fp16"):
             raise SSLRError(f"--precision {self.precision!r}: choose fp32, tf32, bf16 or fp16")
-        if self.max_minutes < 0:
-            raise SSLRError(f"--max-minutes {self.max_minutes}: must be >= 0")
+        if not (math.isfinite(self.max_minutes) and self.max_minutes >= 0):
+            raise SSLRError(f"--max-minutes {self.max_minutes}: must be a finite number >= 0")
         if self.max_steps < 0:
             raise SSLRError(f"--max-steps {self.max_steps}: must be >= 0")
         if self.checkpoint_minutes < 0 or self.checkpoint_steps < 0:
@@ -250,9 +265,11 @@ def convert_option(option: str, name: str, value: Any, type_name: str) -> Any:
     try:
         if kind is int:
             number = float(value)
-            if not number.is_integer():
+            if not number.is_integer() or abs(number) > 2**53:  # 1e30 is no setting anyone means
                 raise ValueError
             return int(number)
+        if kind is float and not math.isfinite(float(value)):
+            raise ValueError
         if kind is bool:
             if isinstance(value, bool):
                 return value

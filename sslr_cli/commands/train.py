@@ -148,6 +148,15 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         raise SSLRError("--recon-weight/--extra: only for --task match")
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
+    if resume and not print_config:
+        given = {"preset": preset, "generator": generator, "set_size": set_size, "element_dim": element_dim,
+                 "inner_steps": inner_steps, "inner_lr": inner_lr, "init_mode": init_mode, "encoder_width": encoder_width,
+                 "decoder_width": decoder_width, "inner_grad": inner_grad, "refine_precision": refine_precision,
+                 "batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "warmup_steps": warmup_steps,
+                 "schedule_steps": schedule_steps, "late_inner_steps": late_inner_steps, "late_epoch": late_epoch,
+                 "precision": precision, "seed": seed, "val_fraction": val_fraction, "weight_decay": weight_decay,
+                 "sync_bn": sync_bn}
+        _refuse_resume_changes(out_dir, cfg, {k for k, v in given.items() if v is not None})
     if print_config:
         if resume:  # what the resumed run will train with: its checkpoint's config and the options it may change
             from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
@@ -207,6 +216,26 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         table.add_row(k.replace("_", " "), f"{v:.5g}" if isinstance(v, float) else str(v))
     out.print(table)
     _exit_if_signalled(result)
+
+
+def _refuse_resume_changes(out_dir: Path, cfg, given: set[str]) -> None:
+    """--resume continues a run as it was trained: an option given with another value than the run's is an
+    error naming it (not silently ignored). Budgets, checkpointing and evaluation may change (``RESUME_OVERRIDES``)."""
+    last = out_dir / "last.pt"
+    if not last.exists():
+        return  # the engine says so
+    from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
+
+    saved = checkpoint_config(read_checkpoint(last))
+    for name in sorted(given):
+        if name == "preset":
+            ours, theirs = cfg.preset, saved.preset
+        else:
+            section = "model" if hasattr(saved.model, name) else "train"
+            ours, theirs = getattr(getattr(cfg, section), name), getattr(getattr(saved, section), name)
+        if ours != theirs:
+            raise SSLRError(f"--{name.replace('_', '-')} {ours}: the run in {out_dir} was trained with {theirs}; "
+                            f"--resume continues it as it was (drop the option, or start a new run elsewhere)")
 
 
 def _exit_if_signalled(result) -> None:

@@ -42,8 +42,8 @@ class CircleSpec:
     max_radius: int = 11
 
     def validate(self) -> None:
-        if self.size < 8:
-            raise SSLRError(f"--size {self.size}: images must be at least 8 pixels wide")
+        if not 8 <= self.size <= 1024:
+            raise SSLRError(f"--size {self.size}: must be between 8 and 1024 pixels")
         if not 1 <= self.min_radius <= self.max_radius:
             raise SSLRError(f"--min-radius/--max-radius {self.min_radius}..{self.max_radius}: need 1 <= min <= max")
         if 2 * self.max_radius + 1 > self.size:

@@ -54,6 +54,7 @@ class TrainState:
             "step": self.step, "best_val": self.best_val, "elapsed": self.elapsed, "rng": torch.get_rng_state(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "epoch_loss": self.epoch_loss if position.get("batch", self.batch) else (0.0, 0),
+            "threads": torch.get_num_threads(),  # a CPU run continues bit-identically only with the same count
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -303,6 +303,7 @@ def train(
     run_dir = RunDir(out_dir, writer=dist.is_main)
     saved = dist.on_main(run_dir.read_last) if resume else None  # rank 0 reads, every rank gets the same state
     if saved is not None:
+        _resume_threads(saved, dist.is_main)
         allowed = {k: v for k, v in (resume_overrides or {}).items() if k in RESUME_OVERRIDES and v is not None}
         cfg = checkpoint_config(saved).with_overrides(train=allowed)
     check_run_config(cfg)
@@ -348,6 +349,24 @@ def train(
     with run_dir, Preemption(cfg) as preemption, flush_denormals(dev):  # SIGTERM/SIGINT and last.pt on a clock
         return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*curves, preemption, *hooks),
                          on_progress, graphed=graphed).run()  # curves first: a clock checkpoint at an eval step then holds its line
+
+
+def _resume_threads(saved: dict, announce: bool) -> None:
+    """Continue with the thread count the checkpoint was written with: CPU kernels split their sums by thread,
+    so the same count is what makes a resumed run bit-identical (where the machine has the cores for it)."""
+    import os
+    import sys
+
+    threads = saved.get("threads")
+    if not isinstance(threads, int) or threads == torch.get_num_threads():
+        return
+    if threads <= (os.cpu_count() or 1):
+        torch.set_num_threads(threads)
+        if announce:
+            sys.stderr.write(f"sslr train: resuming with {threads} threads, as the checkpoint was written\n")
+    elif announce:
+        sys.stderr.write(f"sslr train: the checkpoint was written with {threads} threads, this machine has fewer cores; "
+                         f"the continuation is not bit-identical\n")
 
 
 def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "the checkpoint") -> list[str]:

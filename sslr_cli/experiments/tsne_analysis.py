@@ -41,8 +41,8 @@ def grid_circles(grid: int, radii: tuple[int, ...], size: int = 64) -> np.ndarra
     Positions: ``grid`` evenly spaced integer coordinates per axis, inside the margin of the
     largest radius, so every circle of the grid lies fully inside the image.
     """
-    if grid < 2:
-        raise SSLRError(f"--grid {grid}: need at least 2 positions per axis")
+    if not 2 <= grid <= 64:  # t-SNE of grid^2 x radii x 2 images: past 64 it would run for hours
+        raise SSLRError(f"--grid {grid}: must be in 2..64 positions per axis")
     if not radii or min(radii) < 1:
         raise SSLRError(f"--radii {','.join(map(str, radii))}: radii must be >= 1")
     margin = max(radii)

@@ -21,9 +21,9 @@ class SlotAttentionConfig:
     eval_seed: int = 0  # seed of the one noise sample used in evaluation
 
     def validate(self) -> "SlotAttentionConfig":
-        for name in ("iterations", "slot_size", "mlp_hidden"):
-            if getattr(self, name) < 1:
-                raise SSLRError(f"--gen-opt {name}={getattr(self, name)}: must be >= 1")
+        for name, most in (("iterations", 100), ("slot_size", 65536), ("mlp_hidden", 65536)):
+            if not 1 <= getattr(self, name) <= most:
+                raise SSLRError(f"--gen-opt {name}={getattr(self, name)}: must be in 1..{most}")
         if not self.epsilon >= 0:
             raise SSLRError(f"--gen-opt epsilon={self.epsilon}: must be >= 0")
         if self.trunk_blocks not in (1, 2, 3, 4):

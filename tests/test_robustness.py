@@ -345,3 +345,42 @@ def test_nan_targets_are_refused(tmp_path):
         f["target"][...] = t
     with pytest.raises(SSLRError, match=r"target\[2\] is not a finite number"):
         open_scenes(path).load()
+
+
+# ---------------------------------------------------------------- absurd numbers, resume
+
+@pytest.mark.parametrize("args, words", [
+    (("--lr", "inf"), "--lr inf: must be a finite number"),
+    (("--inner-lr", "nan"), "--inner-lr nan: must be a finite number"),
+    (("--seed", "-3"), "--seed -3: must be in 0.."),
+    (("--encoder-width", "100000"), "--encoder-width 100000: must be in 1..4096"),
+    (("--generator", "slot", "--gen-opt", "iterations=1e30"), "iterations"),
+])
+def test_absurd_training_numbers_are_one_line_errors(circles_file, tmp_path, args, words):
+    one_line_error(run("train", circles_file, "--preset", "tiny", "--out", tmp_path / "r", *args), words)
+    assert not (tmp_path / "r").exists()
+
+
+def test_absurd_data_and_analysis_numbers_are_one_line_errors(tmp_path):
+    one_line_error(run("gen-data", "circles", tmp_path / "c.h5", "--size", 100000), "--size 100000", "1024")
+    one_line_error(run("tsne", "tiny-srn", "--grid", 100000, "--no-figure"), "--grid 100000", "2..64")
+
+
+def test_resume_refuses_options_it_cannot_honour(tmp_path, circles_file):
+    out = tmp_path / "run"
+    assert _train(out, circles_file).exit_code == 0
+    one_line_error(_train(out, circles_file, "--resume", "--max-steps", 2, "--lr", 0.5), "--lr 0.5", "trained with",
+                   "--resume continues it as it was")
+    one_line_error(_train(out, circles_file, "--resume", "--max-steps", 2, "--generator", "mlp"), "--generator mlp")
+    # the same values (as `sslr reproduce` passes its stage's whole command line) and a new budget are fine
+    assert _train(out, circles_file, "--resume", "--max-steps", 2).exit_code == 0
+
+
+def test_a_checkpoint_records_its_thread_count_and_resume_uses_it(tmp_path, circles_file):
+    import torch
+
+    from sslr_cli.engine.checkpoint import read_checkpoint
+
+    out = tmp_path / "run"
+    assert _train(out, circles_file).exit_code == 0
+    assert read_checkpoint(out / "last.pt")["threads"] == torch.get_num_threads()

@@ -41,11 +41,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def execute(argv: list[str]) -> int | None:
+    """Run `sslr ARGV` in this process and return its exit code (usage errors raise). ``sslr reproduce`` runs
+    its stages with it: the executable hands it down as the context object (a lower layer never imports this one)."""
+    return app(list(argv), prog_name="sslr", standalone_mode=False)
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
 ) -> None:
     """Set-Structured Latent Representations (SSLR) toolbox."""
+    ctx.obj = execute
 
 
 def main() -> None:

@@ -189,12 +189,10 @@ class RunConfig:
     extra: dict = field(default_factory=dict)  # task-specific settings (e.g. matching head sizes)
 
     def validate(self) -> "RunConfig":
-        """Ranges of every field, then the generator (known, allowed for the task, its options valid)."""
-        from sslr_cli.models.registry import check_generator  # the registry imports torch; this module does not
-
+        """Ranges of every field. The generator (known, allowed for the task, its options valid) is checked
+        by whoever builds the config, with ``engine.run_config.check_run_config``: only the registry knows it."""
         self.model.validate()
         self.train.validate()
-        check_generator(self.model, self.train.task)
         return self
 
     def to_dict(self) -> dict[str, Any]:

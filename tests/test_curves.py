@@ -44,7 +44,7 @@ def eval_cfg(generator="srn", **train_kw):
 @pytest.fixture(scope="module")
 def srn_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "srn"
-    train(data, out, eval_cfg(), device="cpu")
+    train(data, out, eval_cfg(), device="cpu", hooks=[curves.TrainingEvaluator()])
     return out
 
 
@@ -95,7 +95,7 @@ def test_evaluation_is_not_training_time_and_does_not_change_training(data, tmp_
     monkeypatch.setattr("sslr_cli.engine.train.time", types.SimpleNamespace(perf_counter=perf_counter))
     monkeypatch.setattr(curves, "measure", slow_measure)
     cfg = eval_cfg(keep_every=0, log_every=1)
-    result = train(data, tmp_path / "eval", cfg, device="cpu")
+    result = train(data, tmp_path / "eval", cfg, device="cpu", hooks=[curves.TrainingEvaluator()])
     steps = records(tmp_path / "eval", "step")
     # t0 and dt are one call apart: every step counts 1 s, the evaluations none of their 1000 s
     assert [r["elapsed_s"] for r in steps] == [float(s) for s in range(1, 8)]
@@ -109,9 +109,9 @@ def test_evaluation_is_not_training_time_and_does_not_change_training(data, tmp_
 
 def test_resume_continues_the_curve_without_repeating_a_step(data, tmp_path):
     cfg = eval_cfg(max_steps=4, keep_every=0)
-    train(data, tmp_path / "run", cfg, device="cpu")
-    train(data, tmp_path / "run", cfg, resume=True, resume_overrides={"max_steps": 6}, device="cpu")
-    train(data, tmp_path / "run", cfg, resume=True, resume_overrides={"max_steps": 6}, device="cpu")  # nothing left
+    train(data, tmp_path / "run", cfg, device="cpu", hooks=[curves.TrainingEvaluator()])
+    train(data, tmp_path / "run", cfg, resume=True, resume_overrides={"max_steps": 6}, device="cpu", hooks=[curves.TrainingEvaluator()])
+    train(data, tmp_path / "run", cfg, resume=True, resume_overrides={"max_steps": 6}, device="cpu", hooks=[curves.TrainingEvaluator()])  # nothing left
     assert [r["step"] for r in records(tmp_path / "run", "eval")] == [3, 4, 6]
 
 
@@ -123,7 +123,7 @@ def test_eval_data_files_and_errors(data, tmp_path):
     with pytest.raises(SSLRError, match="iso.h5"):
         curves.heldout_from_files([str(iso)], 64)
     with pytest.raises(SSLRError, match="only for circles|circles reconstruction"):
-        train(iso, tmp_path / "m", tiny_run("srn", task="match", eval_every=2, optimizer="rmsprop"), device="cpu")
+        train(iso, tmp_path / "m", tiny_run("srn", task="match", eval_every=2, optimizer="rmsprop"), device="cpu", hooks=[curves.TrainingEvaluator()])
     assert not (tmp_path / "m").exists()  # checked before the run directory is made
 
 
@@ -154,7 +154,7 @@ def test_train_cli_eval_options(data, tmp_path):
 @pytest.fixture(scope="module")
 def mlp_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "mlp"
-    train(data, out, eval_cfg("mlp", keep_every=0, max_steps=6), device="cpu")
+    train(data, out, eval_cfg("mlp", keep_every=0, max_steps=6), device="cpu", hooks=[curves.TrainingEvaluator()])
     return out
 
 
@@ -241,7 +241,7 @@ def late_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "late"
     cfg = tiny_run("srn", model=dict(inner_steps=2), epochs=2, late_epoch=1, late_inner_steps=5, val_fraction=0.25,
                    keep_every=3)
-    train(data, out, cfg, device="cpu")  # 36 training images, 4 steps per epoch
+    train(data, out, cfg, device="cpu", hooks=[curves.TrainingEvaluator()])  # 36 training images, 4 steps per epoch
     return out
 
 

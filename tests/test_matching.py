@@ -20,6 +20,7 @@ from sslr_cli.data.store import write_scenes
 from sslr_cli.engine.match_task import MatchSettings, MatchingTask, configure_matching, recon_error
 from sslr_cli.engine.tasks import get_task
 from sslr_cli.engine.checkpoint import load_model
+from sslr_cli.engine.run_config import check_run_config
 from sslr_cli.engine.train import load_matching_weights, train
 from sslr_cli.errors import SSLRError
 from sslr_cli.experiments.matching import (
@@ -296,7 +297,7 @@ def test_configure_matching_applies_the_papers_defaults():
     with pytest.raises(SSLRError, match="loc_dim"):
         configure_matching(base, lr_given=False, weight_decay_given=False, extra=["loc_dim=0"])
     with pytest.raises(SSLRError, match="only for --task match"):
-        replace(base, train=replace(base.train, task="reconstruct")).with_overrides(model=dict(generator="cnn")).validate()
+        check_run_config(replace(base, train=replace(base.train, task="reconstruct")).with_overrides(model=dict(generator="cnn")))
 
 
 def test_init_copies_a_reconstruction_checkpoints_encoder_and_decoder():

@@ -20,6 +20,7 @@ from sslr_cli.cli import app
 from sslr_cli.config import PRESETS, RunConfig, get_preset
 from sslr_cli.engine.checkpoint import load_model, save_checkpoint
 from sslr_cli.engine.compile import eager_modules
+from sslr_cli.engine.run_config import check_run_config
 from sslr_cli.engine.distributed import frozen_parameter_names, may_leave_parameters_unused
 from sslr_cli.engine.tasks import TASKS, get_task
 from sslr_cli.errors import SSLRError
@@ -77,7 +78,7 @@ def test_generators_per_task_and_errors():
     with pytest.raises(SSLRError, match="--gen-opt depth: unknown setting for --generator srn"):
         check_generator(tiny_model(generator="srn", generator_options={"depth": 2}), "reconstruct")
     with pytest.raises(SSLRError, match="--set-size 3: the encoder's 128 features"):
-        tiny_run("mlp", model=dict(set_size=3)).validate()  # SSLR's H_set splits the features into |S| groups
+        check_run_config(tiny_run("mlp", model=dict(set_size=3)))  # SSLR's H_set splits the features into |S| groups
     with pytest.raises(SSLRError, match="--task 'nope'"):
         get_task("nope")
 

@@ -15,6 +15,7 @@ from sslr_cli.errors import SSLRError
 
 
 def reproduce_command(
+    ctx: typer.Context,
     out_dir: Path = typer.Argument(..., help="Folder for data, runs, figures and the report (reused: the run continues there).", file_okay=False),
     scale: str = typer.Option("demo", "--scale", "-s", help="demo (minutes), tiny (about 1.5 hours), small (hours) on a CPU; paper (the paper's settings, a GPU)."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated subset of table1,figures,table3,table2 (plus the stages they need)."),
@@ -26,7 +27,9 @@ def reproduce_command(
     force: bool = typer.Option(False, "--force", help="Start over in an OUT that holds a reproduction with other settings."),
 ) -> None:
     """Reproduce the paper: every stage resumable, then OUT/report.md, OUT/report.html and OUT/results.json."""
-    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force)
+    # How the stages run `sslr ARGV`: the executable hands its ``execute(argv)`` down as the context's object
+    # (a module-level function of the CLI, so that it also reaches the runner's worker processes).
+    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, ctx.find_root().obj)
 
 
 def _fmt_minutes(seconds: float | None) -> str:
@@ -121,7 +124,7 @@ class Display:
 
 @user_errors
 def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optional[int], device: str,
-               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool) -> None:
+               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool, execute=None) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.reproduce.plan import build_plan, get_scale, parse_only
     from sslr_cli.reproduce.report import write_report
@@ -161,8 +164,10 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
         print(f"report: {paths['md']} and {paths['html']}; every number in {paths['results']}")
         return
     resolve_device(device)
+    if not callable(execute):
+        raise SSLRError("sslr reproduce: runs its stages through the `sslr` executable, which did not hand it down")
     identity = {"scale": scale.name, "seeds": n_seeds}  # the device may change between runs (resume on a GPU)
-    runner = Runner(stages, out_dir, identity, force=force, jobs=jobs)
+    runner = Runner(stages, out_dir, identity, execute, force=force, jobs=jobs)
     live = sys.stdout.isatty() and err.is_terminal
     display = Display(stages, jobs, live)
     runner.events = display

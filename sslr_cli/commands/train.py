@@ -94,6 +94,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
         return _train_seeds(dict(locals()))
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.engine.distributed import is_main_process, launch_training
+    from sslr_cli.engine.run_config import check_run_config
+    from sslr_cli.experiments.curves import TrainingEvaluator
 
     if not data.exists():
         raise SSLRError(f"{data}: no such file")
@@ -129,7 +131,8 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
                    checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
                    eval_every=eval_every, eval_images=eval_images, keep_every=keep_every,
                    eval_data=tuple(str(p.resolve()) for p in eval_data) if eval_data else None),
-    ).validate()
+    )
+    check_run_config(cfg)
     cfg = dataclasses.replace(cfg, model=with_full_options(cfg.model))
     if cfg.train.task == "match":
         from sslr_cli.engine.match_task import configure_matching
@@ -149,7 +152,7 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
 
         try:
             result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
-                                     device=device, init=init, on_progress=on_progress,
+                                     device=device, init=init, on_progress=on_progress, hooks=[TrainingEvaluator()],
                                      resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps,
                                                            compile=compile_, cuda_graphs=cuda_graphs,
                                                            checkpoint_minutes=checkpoint_minutes,

@@ -21,7 +21,7 @@ import threading
 import time
 from types import FrameType
 
-from sslr_cli.engine.train import TrainHook  # (engine.train imports this module only inside train())
+from sslr_cli.engine.hooks import TrainHook
 
 # How a run ended -> the conventional exit status of a process stopped by that signal (128 + signum).
 from sslr_cli.engine.exit_codes import EXIT_CODES  # noqa: E402  (re-exported)

@@ -3,8 +3,9 @@ last.pt, best.pt), the training state (``state.TrainState``: model, optimizer, s
 one state_dict/load_state_dict) and the data. On CPU the same seed gives the same run, and
 ``resume=True`` continues so that the losses equal those of an uninterrupted run.
 
-Hooks (``TrainHook``) see the loop after every step and every epoch; they can log, checkpoint
-(``loop.save_last()``) or stop the run (``loop.stop(reason)``, saved and resumable like a budget stop).
+Hooks (``engine.hooks.TrainHook``), passed down by the caller, see the loop after every step and every
+epoch; they can log, checkpoint (``loop.save_last()``) or stop the run (``loop.stop(reason)``, saved and
+resumable like a budget stop). The loop adds one of its own, ``Preemption`` (signals, last.pt on a clock).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from sslr_cli.data.loader import BatchLoader, scene_tensors
 from sslr_cli.data.store import SceneArrays, open_scenes
 from sslr_cli.engine.checkpoint import checkpoint_config, load_model, read_checkpoint
 from sslr_cli.engine.device import autocast, flush_denormals, resolve_device, seed_everything
+from sslr_cli.engine.hooks import RunStart, TrainHook
+from sslr_cli.engine.preemption import Preemption
+from sslr_cli.engine.run_config import check_run_config
 from sslr_cli.engine.run_dir import RunDir
 from sslr_cli.engine.state import TrainState, make_optimizer, optimizer_step
 from sslr_cli.engine.tasks import Task, get_task
@@ -122,18 +126,6 @@ def load_training_data(task: Task, cfg: RunConfig, data: str | Path, val: str | 
         return scene_tensors(scenes, names), scene_tensors(val_file.load(list(names)), names), scene_file.image_size
     train_t, val_t = _split(scenes, names, cfg.train.val_fraction, cfg.train.seed)
     return train_t, val_t, scene_file.image_size
-
-
-class TrainHook:
-    """A point where code joins the loop without changing it. Subclass and override what you need;
-    ``loop`` is the ``TrainLoop`` (``loop.state``, ``loop.cfg``, ``loop.run``, ``loop.dist``, ...).
-    Every rank calls the hooks; only rank 0's ``RunDir`` writes."""
-
-    def after_step(self, loop: "TrainLoop", record: dict[str, Any]) -> None:
-        """After each optimizer step; ``record`` has epoch, batch, step, loss, r, lr, elapsed."""
-
-    def after_epoch(self, loop: "TrainLoop", record: dict[str, Any]) -> None:
-        """After each epoch's validation (also after a stopped, incomplete epoch); ``record`` is its metrics line."""
 
 
 def base_inner_steps(cfg: RunConfig) -> int:
@@ -305,7 +297,8 @@ def train(
     ``resume_overrides``: training fields a resumed run may change (``epochs``, ``max_minutes``,
     ``max_steps``, ``compile``); the time budget counts the time of this call only, the step budget the whole run.
     ``dist``/``wrap_model(model, cfg)``: set by the distributed launcher (rank 0 alone writes files).
-    ``hooks``: ``TrainHook`` objects called after every step and epoch.
+    ``hooks``: ``TrainHook`` objects (``engine/hooks.py``) set up before the run and called after every step
+    and epoch (``--eval-every``/``--keep-every`` need ``experiments.curves.TrainingEvaluator()`` among them).
     """
     dist = dist or Distributed()
     run_dir = RunDir(out_dir, writer=dist.is_main)
@@ -313,7 +306,7 @@ def train(
     if saved is not None:
         allowed = {k: v for k, v in (resume_overrides or {}).items() if k in RESUME_OVERRIDES and v is not None}
         cfg = checkpoint_config(saved).with_overrides(train=allowed)
-    cfg.validate()
+    check_run_config(cfg)
     task = get_task(cfg.train.task)
     dev = resolve_device(device)
     if cfg.train.cuda_graphs:
@@ -325,9 +318,10 @@ def train(
         check_cuda_graphs(cfg, dev, dist.world_size, next(iter(train_t.values())).shape[0])
     if image_size != cfg.model.image_size:
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
-    from sslr_cli.experiments.curves import curve_hooks  # --eval-every / --keep-every (checked before the run starts)
-
-    curves = curve_hooks(cfg, data, dev, saved["step"] if saved else 0, dist.is_main)
+    _check_served(cfg, hooks)
+    start = RunStart(cfg, Path(data), dev, saved["step"] if saved else 0, dist.is_main)
+    for hook in hooks:  # each checks its settings before the run directory is touched
+        hook.setup(start)
     dist.on_main(lambda: run_dir.prepare(resume, force))
     if saved is not None:
         dist.on_main(lambda: run_dir.trim_metrics(saved))
@@ -348,16 +342,24 @@ def train(
                          rank=dist.rank, world_size=dist.world_size)
     if len(loader) == 0:
         raise SSLRError(f"{data}: fewer training images than one batch of {cfg.train.batch_size}")
-    from sslr_cli.engine.preemption import Preemption  # (it subclasses TrainHook)
-
     graphed = None
     if cfg.train.cuda_graphs:
         from sslr_cli.engine.cuda_graphs import GraphedTrainStep
 
         graphed = GraphedTrainStep(task, cfg, state.optimizer, dev)
     with run_dir, Preemption(cfg) as preemption, flush_denormals(dev):  # SIGTERM/SIGINT and last.pt on a clock
-        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*curves, preemption, *hooks),
-                         on_progress, graphed=graphed).run()  # curves first: a clock checkpoint at an eval step then holds its line
+        # the caller's hooks first: a clock checkpoint at an evaluation step then holds its line
+        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*hooks, preemption),
+                         on_progress, graphed=graphed).run()
+
+
+def _check_served(cfg: RunConfig, hooks: Sequence[TrainHook]) -> None:
+    """A setting that a hook carries out (``--eval-every``, ...) needs that hook among ``hooks``."""
+    served = {name for hook in hooks for name in hook.serves}
+    for name in ("eval_every", "keep_every"):
+        if getattr(cfg.train, name) and name not in served:
+            raise SSLRError(f"--{name.replace('_', '-')}: this run was given no hook that does it "
+                            f"(pass experiments.curves.TrainingEvaluator() in train(hooks=...))")
 
 
 def load_matching_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "the checkpoint") -> list[str]:

@@ -35,16 +35,19 @@ class Interrupted(Exception):
     """Ctrl-C: the running stage saved what it could; running the same command again continues."""
 
 
-def run_cli(argv: list[str] | tuple[str, ...], stdout_path: str | None = None, log_path: Path | None = None) -> None:
-    """Run `sslr ARGV` in this process; its stdout goes to ``stdout_path`` (atomically) or ``log_path``."""
-    import typer
+Execute = Callable[[list[str]], "int | None"]  # runs `sslr ARGV` in this process; returns its exit code
 
-    from sslr_cli.cli import app
+
+def run_cli(argv: list[str] | tuple[str, ...], execute: Execute, stdout_path: str | None = None,
+            log_path: Path | None = None) -> None:
+    """Run `sslr ARGV` in this process through ``execute`` (the CLI's, handed down by the command that
+    runs the plan); its stdout goes to ``stdout_path`` (atomically) or ``log_path``."""
+    import typer
 
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf):
-            code = app(list(argv), prog_name="sslr", standalone_mode=False)
+            code = execute(list(argv))
     except typer.Abort:
         raise KeyboardInterrupt from None
     except Exception as exc:
@@ -113,23 +116,24 @@ def logged_step(stage: Stage) -> int:
     return 0
 
 
-def run_stage(stage: Stage, out: Path, fresh: bool, quiet: bool = False) -> None:
+def run_stage(stage: Stage, out: Path, fresh: bool, execute: Execute, quiet: bool = False) -> None:
     """Every command of ``stage``; raises StageFailed / KeyboardInterrupt when it does not finish."""
     log = out / "logs" / f"{stage.name}.txt"
     if stage.kind == "train":
-        run_cli(train_argv(stage, fresh, quiet), log_path=log)
+        run_cli(train_argv(stage, fresh, quiet), execute, log_path=log)
         if not training_finished(stage):  # train() caught Ctrl-C and saved last.pt
             raise KeyboardInterrupt
     else:
         for argv in stage.commands:
-            run_cli(argv, stdout_path=stage.stdout, log_path=log)
+            run_cli(argv, execute, stdout_path=stage.stdout, log_path=log)
     missing = [o for o in stage.outputs if not Path(o).exists()]
     if missing:
         raise StageFailed(f"stage {stage.name}: finished without writing {missing[0]}")
 
 
-def _worker(stage: Stage, out: str, fresh: bool, threads: int) -> None:
-    """One training stage in its own process (one or a few threads), dying with its parent."""
+def _worker(stage: Stage, out: str, fresh: bool, threads: int, execute: Execute) -> None:
+    """One training stage in its own process (one or a few threads), dying with its parent. ``execute`` is
+    a module-level function, so that it reaches the spawned process by name."""
     with contextlib.suppress(Exception):  # Linux: a SIGKILLed runner takes its workers with it
         import ctypes
         import signal
@@ -139,7 +143,7 @@ def _worker(stage: Stage, out: str, fresh: bool, threads: int) -> None:
 
     torch.set_num_threads(threads)
     try:
-        run_stage(stage, Path(out), fresh, quiet=True)
+        run_stage(stage, Path(out), fresh, execute, quiet=True)
     except KeyboardInterrupt:
         sys.exit(130)
     except SSLRError as exc:
@@ -202,11 +206,13 @@ Event = Callable[[str, dict], None]
 
 
 class Runner:
-    """Executes ``stages`` in order; ``events(kind, info)`` hears about each start, progress and end."""
+    """Executes ``stages`` in order, each command through ``execute(argv)`` (the CLI's, a module-level
+    function); ``events(kind, info)`` hears about each start, progress and end."""
 
-    def __init__(self, stages: list[Stage], out: Path, identity: dict, force: bool = False, jobs: int = 1,
-                 threads: int | None = None, events: Event | None = None) -> None:
+    def __init__(self, stages: list[Stage], out: Path, identity: dict, execute: Execute, force: bool = False,
+                 jobs: int = 1, threads: int | None = None, events: Event | None = None) -> None:
         self.stages = stages
+        self.execute = execute
         self.out = Path(out)
         self.force = force
         self.jobs = max(1, jobs)
@@ -251,7 +257,7 @@ class Runner:
         t0 = time.perf_counter()
         self.manifest.record(stage, done=False)
         try:
-            run_stage(stage, self.out, stage.name in self.fresh)
+            run_stage(stage, self.out, stage.name in self.fresh, self.execute)
         except KeyboardInterrupt:
             raise Interrupted(stage.name) from None
         self._finish(stage, time.perf_counter() - t0)
@@ -271,7 +277,8 @@ class Runner:
                     self.events("start", {"stage": stage, "resume": (Path(stage.run_dir) / "last.pt").exists()
                                           and stage.name not in self.fresh, "threads": self.threads})
                     self.manifest.record(stage, done=False)
-                    proc = ctx.Process(target=_worker, args=(stage, str(self.out), stage.name in self.fresh, self.threads))
+                    proc = ctx.Process(target=_worker, args=(stage, str(self.out), stage.name in self.fresh, self.threads,
+                                                                  self.execute))
                     proc.start()
                     running[stage.name] = (stage, proc)
                     t0[stage.name] = time.perf_counter()

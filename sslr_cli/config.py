@@ -29,6 +29,13 @@ LR_SCHEDULES = ("constant", "cosine")
 REFINE_PRECISIONS = ("fp32", "autocast")
 
 
+def check_r(r: int, option: str = "--inner-steps") -> int:
+    """r, SSLR-SRN's number of refinement steps, is a count: >= 0 (the one check of it)."""
+    if r < 0:
+        raise SSLRError(f"{option} {r}: must be >= 0")
+    return r
+
+
 def parse_inner_grad(spec: str) -> tuple[str, int]:
     """``"unrolled"`` | ``"implicit"`` | ``"truncated:K"`` (K >= 1) -> (mode, K); K is 0 but for truncated."""
     if spec in ("unrolled", "implicit"):
@@ -53,7 +60,7 @@ class ModelConfig:
     agg_hidden: int = 512
     fspool_pieces: int = 20
     decoder_width: int = 256  # F_reconstruct channels 4w, 2w, w (paper: 1024, 512, 256)
-    inner_steps: int = 10  # r
+    inner_steps: int = 10  # r until TrainConfig.late_epoch (RunConfig.r_at is r's schedule)
     inner_lr: float = 0.1  # step size of the inner gradient descent
     inner_momentum: float = 0.5
     init_mode: str = "detached"  # S0 gets gradient ("learned", the paper's text) or not ("detached", its code)
@@ -75,8 +82,7 @@ class ModelConfig:
         for name in ("encoder_width", "embed_dim", "set_size", "element_dim", "agg_hidden", "fspool_pieces", "decoder_width"):
             if getattr(self, name) < 1:
                 raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
-        if self.inner_steps < 0:
-            raise SSLRError(f"--inner-steps {self.inner_steps}: must be >= 0")
+        check_r(self.inner_steps)
         parse_inner_grad(self.inner_grad)
         if self.refine_precision not in REFINE_PRECISIONS:
             raise SSLRError(f"--refine-precision {self.refine_precision!r}: choose one of {', '.join(REFINE_PRECISIONS)}")
@@ -156,6 +162,7 @@ class TrainConfig:
         for name in ("eval_every", "keep_every"):
             if getattr(self, name) < 0:
                 raise SSLRError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
+        check_r(self.late_inner_steps, "--late-inner-steps")
         if self.eval_images < 1:
             raise SSLRError(f"--eval-images {self.eval_images}: must be >= 1")
 
@@ -172,11 +179,6 @@ class TrainConfig:
         floor = self.lr * self.min_lr_ratio
         return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
-    def inner_steps_at(self, epoch: int, base: int) -> int:
-        """r for an epoch: ``base`` until ``late_epoch``, then ``late_inner_steps``."""
-        if self.late_epoch >= 0 and epoch >= self.late_epoch:
-            return self.late_inner_steps
-        return base
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,18 @@ class RunConfig:
         self.model.validate()
         self.train.validate()
         return self
+
+    def r_at(self, epoch: int) -> int:
+        """r, SSLR-SRN's refinement steps, in epoch ``epoch`` (0-based): ``model.inner_steps`` until
+        ``train.late_epoch``, then ``train.late_inner_steps`` (the reference: 10 -> 20 at epoch 20). The one
+        schedule of r: the loop trains at it, a checkpoint records it, the analysis commands evaluate at it."""
+        if self.train.late_epoch >= 0 and epoch >= self.train.late_epoch:
+            return self.train.late_inner_steps
+        return self.model.inner_steps
+
+    def r_values(self) -> set[int]:
+        """Every r the schedule can take."""
+        return {self.model.inner_steps} | ({self.train.late_inner_steps} if self.train.late_epoch >= 0 else set())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

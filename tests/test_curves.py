@@ -248,14 +248,14 @@ def late_run(data, tmp_path_factory):
 def test_checkpoint_past_late_epoch_is_evaluated_at_late_r(late_run):
     assert read_checkpoint(late_run / "last.pt")["inner_steps"] == 5
     (m,) = load_models([late_run / "last.pt"])
-    assert m.inner_steps == 5 and m.model.encoder.refiner.steps == 5
+    assert m.inner_steps == 5 and m.model.r == 5  # r is passed on each call (AtR), not set on the model
     (early,) = load_models([late_run / "step-000003.pt"])  # saved in epoch 0
     assert early.inner_steps == 2
-    (over,) = load_models([late_run / "last.pt"], inner_steps=1)
+    (over,) = load_models([late_run / "last.pt"], r=1)
     assert over.inner_steps == 1 and over.r_source == "--inner-steps"
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
-        assert torch.equal(m.model(x)[1].image, m.model(x, 5)[1].image)
+        assert torch.equal(m.model(x)[1].image, m.model.model(x, 5)[1].image)
 
 
 def test_old_checkpoint_without_stored_r_uses_the_schedule_at_its_epoch(late_run, tmp_path):

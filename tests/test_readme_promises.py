@@ -58,7 +58,7 @@ def test_preset_values_are_the_readme_table(name, enc, dec, hidden, z, batch, op
     assert (t.batch_size, t.optimizer, t.lr, t.precision, t.task, t.loss) == (batch, opt, lr, precision, "reconstruct", "sse")
     # r: 10, and 20 from epoch 20 for the paper preset only
     expect = [10] * 20 + [20 if name == "paper" else 10] * 5
-    assert [t.inner_steps_at(e, m.inner_steps) for e in range(25)] == expect
+    assert [PRESETS[name].r_at(e) for e in range(25)] == expect
 
 
 def test_the_loop_switches_r_at_the_late_epoch(tmp_path, circles_file, monkeypatch):

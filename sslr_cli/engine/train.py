@@ -128,14 +128,10 @@ def load_training_data(task: Task, cfg: RunConfig, data: str | Path, val: str | 
     return train_t, val_t, scene_file.image_size
 
 
-def base_inner_steps(cfg: RunConfig) -> int:
-    return cfg.model.inner_steps
-
-
 def evaluate_loss(task: Task, model: nn.Module, tensors: dict[str, torch.Tensor], cfg: RunConfig,
-                  device: torch.device, inner_steps: int, batch_size: int = 64,
+                  device: torch.device, r: int, batch_size: int = 64,
                   dist: Distributed | None = None) -> float:
-    """Mean loss over ``tensors`` in evaluation mode (the refinement runs without a graph).
+    """Mean loss over ``tensors`` in evaluation mode at SSLR-SRN's ``r`` (the refinement runs without a graph).
 
     With ``dist``, each rank evaluates its shard and the sums are combined: every rank gets the same value.
     """
@@ -150,7 +146,7 @@ def evaluate_loss(task: Task, model: nn.Module, tensors: dict[str, torch.Tensor]
         for batch in loader.batches():
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             n = next(iter(batch.values())).shape[0]
-            total += float(task.loss(model, batch, cfg, inner_steps)) * n
+            total += float(task.loss(model, batch, cfg, r)) * n
             count += n
     model.train(was_training)
     if dist is not None:
@@ -232,7 +228,7 @@ class TrainLoop:
         st.model.train()
         try:
             while self.stopped == "finished" and st.epoch < t.epochs:
-                r = self.r = t.inner_steps_at(st.epoch, base_inner_steps(cfg))
+                r = self.r = cfg.r_at(st.epoch)
                 (ep_loss, ep_n), t_epoch = st.epoch_loss if st.batch else (0.0, 0), time.perf_counter()
                 for batch in self.loader.batches(st.epoch, st.batch):
                     t0, lr = time.perf_counter(), t.lr_at(st.step, schedule_total)

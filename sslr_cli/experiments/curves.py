@@ -23,16 +23,15 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 from sslr_cli.config import RunConfig
-from sslr_cli.engine.checkpoint import set_inner_steps
+from sslr_cli.models.generator import AtR
 from sslr_cli.engine.hooks import RunStart, TrainHook
 from sslr_cli.errors import SSLRError
 
@@ -105,22 +104,13 @@ def heldout_for(cfg: RunConfig, data: str | Path) -> HeldOut:
     return generated_heldout(cfg.train.eval_images, cfg.model.image_size)
 
 
-@contextmanager
-def inner_steps(model: torch.nn.Module, r: int | None) -> Iterator[None]:
-    previous = set_inner_steps(model, r)
-    try:
-        yield
-    finally:
-        set_inner_steps(model, previous)
-
-
 def measure(model: torch.nn.Module, heldout: HeldOut, r: int | None = None, device: torch.device | str = "cpu",
             batch_size: int = EVAL_BATCH):
-    """``measure_disentanglement`` of ``model`` at r (default: the model's) on ``heldout``, thresholds 0.1 and 0.5."""
+    """``measure_disentanglement`` of ``model`` at r (passed on every call; default: the model's config's) on
+    ``heldout``, thresholds 0.1 and 0.5."""
     from sslr_cli.experiments.disentanglement import measure_disentanglement
 
-    with inner_steps(model, r):
-        return measure_disentanglement(model, heldout.images, heldout.counts, 0.1, (SECONDARY_THRESHOLD,),
+    return measure_disentanglement(model if r is None else AtR(model, r), heldout.images, heldout.counts, 0.1, (SECONDARY_THRESHOLD,),
                                        batch_size=batch_size, device=device, masks=heldout.masks)
 
 

@@ -32,6 +32,6 @@ class SetAutoencoder(nn.Module):
         logits = self.decoder(s.reshape(b * n, d))
         return compose(logits.view(b, n, *logits.shape[1:]))
 
-    def forward(self, images: torch.Tensor, inner_steps: int | None = None) -> tuple[SetEncoding, Reconstruction]:
-        enc = self.encoder(images, inner_steps)
+    def forward(self, images: torch.Tensor, r: int | None = None) -> tuple[SetEncoding, Reconstruction]:
+        enc = self.encoder(images, r)
         return enc, self.decode(enc.set)

@@ -38,6 +38,9 @@ class SetRefiner(nn.Module):
 
     S_{t+1} = S_t - lr * v_{t+1},  v_{t+1} = momentum * v_t + grad_S ||H_agg(S_t) - z||^2,  v_1 = grad
 
+    r, the number of steps, is an argument of every call, never state of the module: the training loop
+    passes the run's schedule (``RunConfig.r_at``), evaluation the r it measures at.
+
     (SGD with momentum, dampening 0, as the reference's ``higher`` loop). The inner loss is summed
     over the batch, so each sample's gradient is its own. The forward value S_r is the same in every
     mode; ``inner_grad`` chooses how the outer loss is differentiated through the loop while the module
@@ -76,13 +79,12 @@ class SetRefiner(nn.Module):
     leaves the loop to the surrounding autocast. The refined set is then float32.
     """
 
-    def __init__(self, set_encoder: nn.Module, steps: int = 10, lr: float = 0.1, momentum: float = 0.5,
+    def __init__(self, set_encoder: nn.Module, lr: float = 0.1, momentum: float = 0.5,
                  inner_grad: str = "unrolled", precision: str = "autocast") -> None:
         super().__init__()
         if precision not in REFINE_PRECISIONS:
             raise SSLRError(f"refine precision {precision!r}: choose one of {', '.join(REFINE_PRECISIONS)}")
         self.agg = set_encoder
-        self.steps = steps
         self.lr = lr
         self.momentum = momentum
         self.inner_grad = inner_grad
@@ -94,8 +96,9 @@ class SetRefiner(nn.Module):
             return torch.autocast(device_type, enabled=False), True
         return contextlib.nullcontext(), False
 
-    def forward(self, s0: torch.Tensor, z: torch.Tensor, steps: int | None = None) -> Refinement:
-        steps = self.steps if steps is None else steps
+    def forward(self, s0: torch.Tensor, z: torch.Tensor, r: int) -> Refinement:
+        """S_r from S0 = ``s0`` towards H_agg(S) = ``z`` in ``r`` inner steps (r is the caller's: the run's schedule)."""
+        steps = r
         differentiable = self.training and torch.is_grad_enabled()
         implicit = differentiable and self._grad_mode == "implicit" and steps > 0
         if not differentiable or implicit:

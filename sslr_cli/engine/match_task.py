@@ -37,7 +37,6 @@ from torch import nn
 
 from sslr_cli.config import REFERENCE_BATCH, MatchSettings, RunConfig, parse_key_values
 from sslr_cli.data.loader import to_float_images
-from sslr_cli.engine.run_config import check_run_config
 from sslr_cli.errors import SSLRError
 
 __all__ = ["MatchSettings", "MatchingTask", "configure_matching", "parse_extra", "recon_error", "REFERENCE_BATCH"]
@@ -69,7 +68,7 @@ def configure_matching(cfg: RunConfig, *, lr_given: bool, weight_decay_given: bo
             train = replace(train, lr=settings.cnn_lr)
     if settings.recon_weight > 0 and not weight_decay_given:
         train = replace(train, weight_decay=PAPER_RECON_WEIGHT_DECAY)
-    return check_run_config(replace(cfg, train=train, extra=settings.to_extra()))
+    return replace(cfg, train=train, extra=settings.to_extra()).validate()
 
 
 @dataclass

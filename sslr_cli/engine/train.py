@@ -22,11 +22,11 @@ from torch import nn
 from sslr_cli.config import RunConfig
 from sslr_cli.data.loader import BatchLoader, scene_tensors
 from sslr_cli.data.store import SceneArrays, open_scenes
-from sslr_cli.engine.checkpoint import checkpoint_config, load_model, read_checkpoint
+from sslr_cli.engine.checkpoint import load_model, read_checkpoint
 from sslr_cli.engine.device import autocast, flush_denormals, resolve_device, seed_everything
 from sslr_cli.engine.hooks import RunStart, TrainHook
 from sslr_cli.engine.preemption import Preemption
-from sslr_cli.engine.run_config import check_run_config
+from sslr_cli.engine.run_config import build_run_config, check_run_config
 from sslr_cli.engine.run_dir import RunDir
 from sslr_cli.engine.state import TrainState, make_optimizer, optimizer_step
 from sslr_cli.engine.tasks import Task, get_task
@@ -35,8 +35,6 @@ from sslr_cli.errors import SSLRError
 __all__ = ["train", "TrainResult", "TrainHook", "TrainLoop", "Distributed", "TrainingDiverged", "evaluate_loss",
            "load_training_data", "load_matching_weights", "load_model", "make_optimizer", "optimizer_step"]
 
-RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile", "cuda_graphs",  # what a resumed run may change
-                    "checkpoint_minutes", "checkpoint_steps", "eval_every", "keep_every")
 
 
 class TrainingDiverged(SSLRError):
@@ -299,9 +297,8 @@ def train(
     dist = dist or Distributed()
     run_dir = RunDir(out_dir, writer=dist.is_main)
     saved = dist.on_main(run_dir.read_last) if resume else None  # rank 0 reads, every rank gets the same state
-    if saved is not None:
-        allowed = {k: v for k, v in (resume_overrides or {}).items() if k in RESUME_OVERRIDES and v is not None}
-        cfg = checkpoint_config(saved).with_overrides(train=allowed)
+    if saved is not None:  # the checkpoint's config; only engine.run_config.RESUME_OVERRIDES may change
+        cfg = build_run_config(data, overrides=resume_overrides, resume_from=saved)
     check_run_config(cfg)
     task = get_task(cfg.train.task)
     dev = resolve_device(device)

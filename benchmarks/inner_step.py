@@ -24,7 +24,7 @@ import torch
 
 from sslr_cli.config import get_preset
 from sslr_cli.models.aggregator import ElementwiseAggregator
-from sslr_cli.models.generators import SetRefiner
+from sslr_cli.models.refiner import SetRefiner
 from sslr_cli.models.native import sort_pool_kernel, sort_pool_status
 
 STEPS = 41

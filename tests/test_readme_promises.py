@@ -23,7 +23,7 @@ from sslr_cli.engine.checkpoint import load_model, read_checkpoint
 from sslr_cli.engine.tasks import get_task
 from sslr_cli.engine.train import evaluate_loss, train
 from sslr_cli.models.decoder import ElementDecoder
-from sslr_cli.models.generators import SetRefiner
+from sslr_cli.models.refiner import SetRefiner
 
 # a tiny model through the CLI's own options (fp32: bf16 is covered by its own test)
 TINY = ("--preset", "tiny", "--set-size", 4, "--element-dim", 3, "--inner-steps", 2, "--encoder-width", 4,

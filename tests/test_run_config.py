@@ -91,7 +91,7 @@ def test_inner_steps_is_declared_once_and_checked_once():
     declared = {f: len(re.findall(r'Option\(\s*"--inner-steps"', s)) for f, s in _sources().items()}
     assert {f: n for f, n in declared.items() if n} == {"commands/options.py": 1}
     # one check (config.check_r), which the config's fields and the analysis commands' --inner-steps call
-    assert [f for f, s in _sources().items() if "def check_r(" in s] == ["config.py"]
+    assert [f for f, s in _sources().items() if "def check_r(" in s] == ["config/schemas.py"]
     assert [f for f, s in _sources().items() if 'f"--inner-steps {' in s] == []
 
 

@@ -26,6 +26,11 @@ class SetAutoencoder(nn.Module):
         self.encoder: SetGenerator = build_generator(cfg)
         self.decoder = ElementDecoder(cfg.element_dim, cfg.decoder_width, cfg.image_size)
 
+    @property
+    def generator(self) -> SetGenerator:
+        """G, the set generator (stored as ``encoder``)."""
+        return self.encoder
+
     def decode(self, s: torch.Tensor) -> Reconstruction:
         """S (B, n, D) -> Reconstruction; permuting the elements of S permutes element_images only."""
         b, n, d = s.shape

@@ -1,7 +1,7 @@
 """SSLR-MLP and SSLR-SRN, the paper's two set generators (Sec. 3.2 and 4), as one module.
 
 SSLR-MLP: S = S0 = H_set(X). SSLR-SRN: S = r steps of inner gradient descent from S0 on
-||H_agg(S) - z||^2 with z = H_embed(X) (Eq. 5, ``generators.SetRefiner``). Both share the trunk.
+||H_agg(S) - z||^2 with z = H_embed(X) (Eq. 5, ``refiner.SetRefiner``). Both share the trunk.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sslr_cli.errors import SSLRError
 from sslr_cli.models.aggregator import build_aggregator
 from sslr_cli.models.encoder import ConvTrunk, SetProjection
 from sslr_cli.models.generator import SetEncoding, SetGenerator
-from sslr_cli.models.generators import SetRefiner
+from sslr_cli.models.refiner import SetRefiner
 from sslr_cli.models.projection import check_projection
 
 

@@ -1,4 +1,6 @@
-"""Set generators G (Sec. 3.2). SSLR-MLP uses S = S0 = H_set(X) directly; SSLR-SRN refines S0."""
+"""The Set Refiner Network's refinement (Sec. 3.2, Eq. 5): S0 refined by r inner gradient steps on
+||H_agg(S) - z||^2, with H_agg the aggregator (``models/aggregator.py``). SSLR-SRN's generator
+(``models/sslr_generator.py``) owns one; SSLR-MLP has none (S = S0)."""
 
 from __future__ import annotations
 
@@ -79,12 +81,12 @@ class SetRefiner(nn.Module):
     leaves the loop to the surrounding autocast. The refined set is then float32.
     """
 
-    def __init__(self, set_encoder: nn.Module, lr: float = 0.1, momentum: float = 0.5,
+    def __init__(self, aggregator: nn.Module, lr: float = 0.1, momentum: float = 0.5,
                  inner_grad: str = "unrolled", precision: str = "autocast") -> None:
         super().__init__()
         if precision not in REFINE_PRECISIONS:
             raise SSLRError(f"refine precision {precision!r}: choose one of {', '.join(REFINE_PRECISIONS)}")
-        self.agg = set_encoder
+        self.agg = aggregator  # H_agg (the attribute keeps the name of every checkpoint written so far)
         self.lr = lr
         self.momentum = momentum
         self.inner_grad = inner_grad

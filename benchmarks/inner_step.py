@@ -24,7 +24,7 @@ import torch
 
 from sslr_cli.config import get_preset
 from sslr_cli.models.aggregator import ElementwiseAggregator
-from sslr_cli.models.generators import SetRefiner
+from sslr_cli.models.refiner import SetRefiner
 from sslr_cli.models.native import sort_pool_kernel, sort_pool_status
 
 STEPS = 41
@@ -35,7 +35,7 @@ def measure(preset: str, precision: str, reps: int) -> dict:
     torch.manual_seed(0)
     agg = ElementwiseAggregator(m.element_dim, m.embed_dim, m.agg_hidden, m.fspool_pieces)
     s0, z = torch.randn(32, m.set_size, m.element_dim), torch.randn(32, m.embed_dim)
-    refiner = SetRefiner(agg, STEPS, m.inner_lr, m.inner_momentum, "truncated:1").train()
+    refiner = SetRefiner(agg, m.inner_lr, m.inner_momentum, "truncated:1").train()
     bf16 = precision == "bf16"
     ways = {"autograd": None,
             "fast_torch_ops": functools.partial(ElementwiseAggregator.squared_error, agg, native=False)}
@@ -50,7 +50,7 @@ def measure(preset: str, precision: str, reps: int) -> dict:
             for name, way in ways.items():
                 agg.squared_error = way
                 t = time.process_time()
-                sets[name] = refiner(s0, z).set
+                sets[name] = refiner(s0, z, STEPS).set
                 times[name].append(time.process_time() - t)
     del agg.squared_error
     row = {"preset": preset, "precision": precision, "batch": 32}

@@ -236,7 +236,7 @@ def test_relation_encoder_is_all_ordered_pairs_and_permutation_invariant():
 
 
 def test_clevr_presets(tmp_path):
-    from sslr_cli.commands.train import default_preset
+    from sslr_cli.engine.run_config import default_preset
 
     paper = get_preset("clevr-paper").validate()
     m, t = paper.model, paper.train

@@ -3,7 +3,6 @@ r in force at a checkpoint (`--inner-steps`)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import types
@@ -15,14 +14,11 @@ from conftest import one_line_error, run, tiny_run
 from sslr_cli.data.circles import CircleSpec, generate_circles, generate_isocircles
 from sslr_cli.data.store import write_scenes
 from sslr_cli.engine.checkpoint import read_checkpoint, save_checkpoint
-from sslr_cli.engine.train import train as engine_train
+from sslr_cli.engine.train import train
 from sslr_cli.errors import SSLRError
 from sslr_cli.experiments import curves
 from sslr_cli.experiments.checkpoints import load_models, load_reconstruction_model
 from sslr_cli.experiments.disentanglement import measure_disentanglement
-
-# train() with the learning-curve hooks, as `sslr train` passes them (--eval-every, --keep-every)
-train = functools.partial(engine_train, hook_factories=(curves.curve_hooks,))
 
 EVAL_KEYS = {"kind", "epoch", "step", "r", "elapsed_s", "eval_s", "threshold", "rates", "rates_0.5", "mse", "ari",
              "fg_ari", "images"}
@@ -48,7 +44,7 @@ def eval_cfg(generator="srn", **train_kw):
 @pytest.fixture(scope="module")
 def srn_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "srn"
-    train(data, out, eval_cfg(), device="cpu")
+    train(data, out, eval_cfg(), device="cpu", hooks=[curves.TrainingEvaluator()])
     return out
 
 
@@ -99,7 +95,7 @@ def test_evaluation_is_not_training_time_and_does_not_change_training(data, tmp_
     monkeypatch.setattr("sslr_cli.engine.train.time", types.SimpleNamespace(perf_counter=perf_counter))
     monkeypatch.setattr(curves, "measure", slow_measure)
     cfg = eval_cfg(keep_every=0, log_every=1)
-    result = train(data, tmp_path / "eval", cfg, device="cpu")
+    result = train(data, tmp_path / "eval", cfg, device="cpu", hooks=[curves.TrainingEvaluator()])
     steps = records(tmp_path / "eval", "step")
     # t0 and dt are one call apart: every step counts 1 s, the evaluations none of their 1000 s
     assert [r["elapsed_s"] for r in steps] == [float(s) for s in range(1, 8)]
@@ -113,9 +109,9 @@ def test_evaluation_is_not_training_time_and_does_not_change_training(data, tmp_
 
 def test_resume_continues_the_curve_without_repeating_a_step(data, tmp_path):
     cfg = eval_cfg(max_steps=4, keep_every=0)
-    train(data, tmp_path / "run", cfg, device="cpu")
-    train(data, tmp_path / "run", cfg, resume=True, resume_overrides={"max_steps": 6}, device="cpu")
-    train(data, tmp_path / "run", cfg, resume=True, resume_overrides={"max_steps": 6}, device="cpu")  # nothing left
+    train(data, tmp_path / "run", cfg, device="cpu", hooks=[curves.TrainingEvaluator()])
+    train(data, tmp_path / "run", cfg, resume=True, resume_overrides={"max_steps": 6}, device="cpu", hooks=[curves.TrainingEvaluator()])
+    train(data, tmp_path / "run", cfg, resume=True, resume_overrides={"max_steps": 6}, device="cpu", hooks=[curves.TrainingEvaluator()])  # nothing left
     assert [r["step"] for r in records(tmp_path / "run", "eval")] == [3, 4, 6]
 
 
@@ -127,7 +123,7 @@ def test_eval_data_files_and_errors(data, tmp_path):
     with pytest.raises(SSLRError, match="iso.h5"):
         curves.heldout_from_files([str(iso)], 64)
     with pytest.raises(SSLRError, match="only for circles|circles reconstruction"):
-        train(iso, tmp_path / "m", tiny_run("srn", task="match", eval_every=2, optimizer="rmsprop"), device="cpu")
+        train(iso, tmp_path / "m", tiny_run("srn", task="match", eval_every=2, optimizer="rmsprop"), device="cpu", hooks=[curves.TrainingEvaluator()])
     assert not (tmp_path / "m").exists()  # checked before the run directory is made
 
 
@@ -158,7 +154,7 @@ def test_train_cli_eval_options(data, tmp_path):
 @pytest.fixture(scope="module")
 def mlp_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "mlp"
-    train(data, out, eval_cfg("mlp", keep_every=0, max_steps=6), device="cpu")
+    train(data, out, eval_cfg("mlp", keep_every=0, max_steps=6), device="cpu", hooks=[curves.TrainingEvaluator()])
     return out
 
 
@@ -245,21 +241,21 @@ def late_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "late"
     cfg = tiny_run("srn", model=dict(inner_steps=2), epochs=2, late_epoch=1, late_inner_steps=5, val_fraction=0.25,
                    keep_every=3)
-    train(data, out, cfg, device="cpu")  # 36 training images, 4 steps per epoch
+    train(data, out, cfg, device="cpu", hooks=[curves.TrainingEvaluator()])  # 36 training images, 4 steps per epoch
     return out
 
 
 def test_checkpoint_past_late_epoch_is_evaluated_at_late_r(late_run):
     assert read_checkpoint(late_run / "last.pt")["inner_steps"] == 5
     (m,) = load_models([late_run / "last.pt"])
-    assert m.inner_steps == 5 and m.model.encoder.refiner.steps == 5
+    assert m.inner_steps == 5 and m.model.r == 5  # r is passed on each call (AtR), not set on the model
     (early,) = load_models([late_run / "step-000003.pt"])  # saved in epoch 0
     assert early.inner_steps == 2
-    (over,) = load_models([late_run / "last.pt"], inner_steps=1)
+    (over,) = load_models([late_run / "last.pt"], r=1)
     assert over.inner_steps == 1 and over.r_source == "--inner-steps"
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
-        assert torch.equal(m.model(x)[1].image, m.model(x, 5)[1].image)
+        assert torch.equal(m.model(x)[1].image, m.model.model(x, 5)[1].image)
 
 
 def test_old_checkpoint_without_stored_r_uses_the_schedule_at_its_epoch(late_run, tmp_path):

@@ -74,7 +74,7 @@ def graph_nodes(t: torch.Tensor) -> int:
 def test_implicit_graph_does_not_grow_with_r_and_unrolled_does():
     refiner = SetRefiner(ElementwiseAggregator(3, 8, 16, 5), lr=0.05).train()
     s0, z = torch.randn(2, 4, 3), torch.randn(2, 8, requires_grad=True)
-    nodes = {(mode, r): graph_nodes(SetRefiner(refiner.agg, r, 0.05, 0.5, mode).train()(s0, z).set)
+    nodes = {(mode, r): graph_nodes(SetRefiner(refiner.agg, 0.05, 0.5, mode).train()(s0, z, r).set)
              for mode in ("implicit", "unrolled", "truncated:2") for r in (3, 12)}
     assert nodes["implicit", 3] == nodes["implicit", 12]
     assert nodes["truncated:2", 3] == nodes["truncated:2", 12]
@@ -165,9 +165,9 @@ def test_fp32_refinement_under_bf16_autocast_is_the_fp32_refinement_exactly():
     s0, z = torch.randn(2, 4, 3), torch.randn(2, 8, requires_grad=True)
     results = {}
     for precision, bf16 in (("fp32", False), ("fp32", True), ("autocast", True)):
-        refiner = SetRefiner(agg, 4, 0.05, 0.5, precision=precision).train()
+        refiner = SetRefiner(agg, 0.05, 0.5, precision=precision).train()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = refiner(s0, z)
+            out = refiner(s0, z, 4)
         grads = torch.autograd.grad(out.set.float().pow(2).sum(), [z, *agg.parameters()])
         results[precision, bf16] = (out.set, grads)
     (s_ref, g_ref), (s_fp32, g_fp32), (s_bf16, _) = results.values()
@@ -280,7 +280,7 @@ def test_fast_graph_free_steps_refine_to_the_unrolled_set(monkeypatch, bf16):
             s0, z = s0.bfloat16(), z.bfloat16()
         for mode in ("unrolled", "implicit", "truncated:2"):
             calls.clear()
-            out[mode] = SetRefiner(agg, 6, 0.1, 0.5, mode).train()(s0, z)
+            out[mode] = SetRefiner(agg, 0.1, 0.5, mode).train()(s0, z, 6)
             assert len(calls) == (mode != "unrolled"), mode  # the fast path runs the graph-free steps
     ref = out["unrolled"]
     for mode in ("implicit", "truncated:2"):
@@ -295,5 +295,5 @@ def test_an_aggregator_without_a_fast_path_keeps_the_autograd_steps():
     agg = RelationAggregator(3, 8, 16, 5)
     assert not hasattr(agg, "squared_error")
     s0, z = torch.randn(2, 4, 3), torch.randn(2, 8, requires_grad=True)
-    sets = {mode: SetRefiner(agg, 4, 0.05, 0.5, mode).train()(s0, z).set for mode in ("unrolled", "implicit", "truncated:1")}
+    sets = {mode: SetRefiner(agg, 0.05, 0.5, mode).train()(s0, z, 4).set for mode in ("unrolled", "implicit", "truncated:1")}
     assert torch.equal(sets["implicit"], sets["unrolled"]) and torch.equal(sets["truncated:1"], sets["unrolled"])

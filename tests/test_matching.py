@@ -20,9 +20,9 @@ from sslr_cli.data.store import write_scenes
 from sslr_cli.engine.match_task import MatchSettings, MatchingTask, configure_matching, recon_error
 from sslr_cli.engine.tasks import get_task
 from sslr_cli.engine.checkpoint import load_model
+from sslr_cli.engine.run_config import check_run_config
 from sslr_cli.engine.train import load_matching_weights, train
 from sslr_cli.errors import SSLRError
-from sslr_cli.models.registry import check_run_config
 from sslr_cli.experiments.matching import (
     PAPER_TABLE3, MatchEvaluation, RunResult, group_key, group_runs, match_metrics, model_label, predict_distances,
 )

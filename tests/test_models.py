@@ -57,11 +57,11 @@ def test_decoder_and_aggregator_permutation_invariant():
 
 def test_refinement_is_permutation_equivariant_and_lowers_inner_loss():
     torch.manual_seed(2)
-    refiner = SetRefiner(ElementwiseAggregator(3, 8, 16, 5), steps=10, lr=0.05, momentum=0.5).eval()
+    refiner = SetRefiner(ElementwiseAggregator(3, 8, 16, 5), lr=0.05, momentum=0.5).eval()
     s0, z = torch.randn(2, 4, 3), torch.randn(2, 8)
     perm = torch.tensor([1, 3, 0, 2])
-    out = refiner(s0, z)
-    out_p = refiner(s0[:, perm], z)
+    out = refiner(s0, z, 10)
+    out_p = refiner(s0[:, perm], z, 10)
     assert torch.allclose(out.set[:, perm], out_p.set, atol=1e-5)
     assert out.inner_losses[-1] < out.inner_losses[0]
     assert refiner.inner_loss(out.set, z) < out.inner_losses[0]
@@ -149,7 +149,7 @@ def test_inner_loop_is_gradient_descent_with_momentum_by_hand(training):
     w = torch.randn(4, 3, dtype=torch.float64)
     s0, z = torch.randn(2, 5, 3, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
     lr, m = 0.05, 0.7
-    refiner = SetRefiner(LinearSum(w), steps=2, lr=lr, momentum=m).train(training)
+    refiner = SetRefiner(LinearSum(w), lr=lr, momentum=m).train(training)
 
     def grad(s):
         return (2 * (s.sum(1) @ w.T - z) @ w)[:, None, :].expand_as(s)
@@ -161,7 +161,7 @@ def test_inner_loop_is_gradient_descent_with_momentum_by_hand(training):
     s1 = s0 - lr * g0
     v2 = m * g0 + grad(s1)
     s2 = s1 - lr * v2
-    out = refiner(s0.clone().requires_grad_(training), z)
+    out = refiner(s0.clone().requires_grad_(training), z, 2)
     torch.testing.assert_close(out.set.detach(), s2, rtol=1e-12, atol=1e-12)
     assert out.inner_losses == pytest.approx([loss(s0), loss(s1)], rel=1e-12)
-    assert refiner(s0, z, steps=1).set.detach().allclose(s1, rtol=1e-12, atol=1e-12)  # the steps argument is r
+    assert refiner(s0, z, r=1).set.detach().allclose(s1, rtol=1e-12, atol=1e-12)  # the steps argument is r

@@ -89,10 +89,10 @@ def test_implicit_refinement_with_the_kernel_is_the_unrolled_set_exactly(monkeyp
     s0, z = torch.randn(4, 16, 10).bfloat16(), torch.randn(4, 16, requires_grad=True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         z = z.bfloat16()
-        unrolled = SetRefiner(agg, 8, 0.1, 0.5, "unrolled").train()(s0, z)
-        implicit = SetRefiner(agg, 8, 0.1, 0.5, "implicit").train()(s0, z)
+        unrolled = SetRefiner(agg, 0.1, 0.5, "unrolled").train()(s0, z, 8)
+        implicit = SetRefiner(agg, 0.1, 0.5, "implicit").train()(s0, z, 8)
         monkeypatch.setattr(aggregator_module, "sort_pool_kernel", lambda: None)
-        torch_ops = SetRefiner(agg, 8, 0.1, 0.5, "implicit").train()(s0, z)
+        torch_ops = SetRefiner(agg, 0.1, 0.5, "implicit").train()(s0, z, 8)
     assert torch.equal(implicit.set, torch_ops.set) and torch.equal(implicit.inner_losses, torch_ops.inner_losses)
     # same forward value as the autograd loop; within bf16 round-off of it (its linear backward rounds otherwise)
     torch.testing.assert_close(implicit.set, unrolled.set, rtol=1.6e-2, atol=1e-2)

@@ -23,7 +23,7 @@ from sslr_cli.engine.checkpoint import load_model, read_checkpoint
 from sslr_cli.engine.tasks import get_task
 from sslr_cli.engine.train import evaluate_loss, train
 from sslr_cli.models.decoder import ElementDecoder
-from sslr_cli.models.generators import SetRefiner
+from sslr_cli.models.refiner import SetRefiner
 
 # a tiny model through the CLI's own options (fp32: bf16 is covered by its own test)
 TINY = ("--preset", "tiny", "--set-size", 4, "--element-dim", 3, "--inner-steps", 2, "--encoder-width", 4,
@@ -58,7 +58,7 @@ def test_preset_values_are_the_readme_table(name, enc, dec, hidden, z, batch, op
     assert (t.batch_size, t.optimizer, t.lr, t.precision, t.task, t.loss) == (batch, opt, lr, precision, "reconstruct", "sse")
     # r: 10, and 20 from epoch 20 for the paper preset only
     expect = [10] * 20 + [20 if name == "paper" else 10] * 5
-    assert [t.inner_steps_at(e, m.inner_steps) for e in range(25)] == expect
+    assert [PRESETS[name].r_at(e) for e in range(25)] == expect
 
 
 def test_the_loop_switches_r_at_the_late_epoch(tmp_path, circles_file, monkeypatch):

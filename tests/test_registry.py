@@ -20,12 +20,13 @@ from sslr_cli.cli import app
 from sslr_cli.config import PRESETS, RunConfig, get_preset
 from sslr_cli.engine.checkpoint import load_model, save_checkpoint
 from sslr_cli.engine.compile import eager_modules
+from sslr_cli.engine.run_config import check_run_config
 from sslr_cli.engine.distributed import frozen_parameter_names, may_leave_parameters_unused
 from sslr_cli.engine.tasks import TASKS, get_task
 from sslr_cli.errors import SSLRError
 from sslr_cli.models import SetAutoencoder
 from sslr_cli.models.generator import SetEncoding, SetGenerator
-from sslr_cli.models.registry import (GENERATORS, TASK_BASELINES, GeneratorSpec, check_generator, check_run_config, generator_help,
+from sslr_cli.models.registry import (GENERATORS, TASK_BASELINES, GeneratorSpec, check_generator, generator_help,
                                       generator_names)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from conftest import metrics, one_line_error, run, tiny_run
 
 from sslr_cli.data.circles import CircleSpec, generate_circles
 from sslr_cli.data.store import write_scenes
-from sslr_cli.experiments.curves import curve_hooks
+from sslr_cli.experiments.curves import TrainingEvaluator
 from sslr_cli.experiments.tracking import tracking_hooks
 from sslr_cli.engine.train import train
 
@@ -48,7 +48,7 @@ def live_run(tmp_path_factory):
     torch.manual_seed(0)
     cfg = tiny_run("srn", model=dict(inner_steps=2), epochs=2, val_fraction=0.25, eval_every=2, eval_images=2)
     hooks = tracking_hooks(["tensorboard"])
-    train(data, root / "run", cfg, device="cpu", hooks=hooks, hook_factories=(curve_hooks,))
+    train(data, root / "run", cfg, device="cpu", hooks=[TrainingEvaluator(), *hooks])
     for h in hooks:
         h.close()
     return data, root / "run"

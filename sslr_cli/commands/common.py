@@ -6,27 +6,20 @@ import functools
 import json
 import sys
 import time
-from typing import Annotated, Any, Callable, Optional
+from typing import Any, Callable
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+# Options every command declares the same way (`device: DeviceOption = "auto"`), declared once in options.py
+from sslr_cli.commands.options import DeviceOption, InnerStepsOption, QuietOption  # noqa: F401
 from sslr_cli.errors import SSLRError
 from sslr_cli.jsonsafe import json_safe
 
 # Results go to stdout; progress and errors to stderr, so `--json` output stays clean for scripts.
 out = Console()
 err = Console(stderr=True)
-
-# Options every command declares the same way: `device: DeviceOption = "auto"`, `quiet: QuietOption = False`.
-DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-InnerStepsOption = Annotated[Optional[int], typer.Option(
-    "--inner-steps", "-r", rich_help_panel="SRN refinement", help="r, SSLR-SRN's refinement steps. sslr train: the r to start with (default: the "
-    "preset's; see --late-inner-steps). Evaluating a checkpoint: default the r in force at it (a finished run "
-    "whose schedule moves r to --late-inner-steps is evaluated at that r, as the paper does).")]
-
 
 def user_errors(fn: Callable) -> Callable:
     """Turn SSLRError into a one-line message on stderr and exit code 2 (no traceback)."""

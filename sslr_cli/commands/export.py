@@ -51,7 +51,7 @@ def _export(items, to, logdir, force, as_json) -> None:
 
 def _export_weights(run: Path, to: Path, force: bool, as_json: bool) -> None:
     from sslr_cli.atomic import check_output
-    from sslr_cli.engine.checkpoint import checkpoint_file, checkpoint_inner_steps, load_model
+    from sslr_cli.engine.checkpoint import checkpoint_file, checkpoint_r, load_model
     from sslr_cli.engine.weights import SUFFIX, save_weights
     from sslr_cli.experiments.checkpoints import run_name
 
@@ -59,7 +59,7 @@ def _export_weights(run: Path, to: Path, force: bool, as_json: bool) -> None:
         raise SSLRError(f"--to {to}: the file name must end in {SUFFIX}")
     check_output(to, force)
     model, cfg, state = load_model(run, "cpu")  # the weights must fit the model their config describes
-    r = checkpoint_inner_steps(cfg, state)
+    r = checkpoint_r(cfg, state)
     tensors = state["model"]
     save_weights(to, tensors, cfg.to_dict(), r, state.get("step"), run_name(run), force=True)
     size = to.stat().st_size

@@ -60,7 +60,7 @@ def _interpolate(checkpoints, mode, frames, steps, color, radius, x, y, threshol
         from sslr_cli.experiments.figures import output_path
 
         fig_path = output_path(figure, out_dir, f"interpolate-{mode}.png", force)
-    models = load_models(list(checkpoints), dev, inner_steps)
+    models = load_models(list(checkpoints), dev, r=inner_steps)
     size = models[0].config.model.image_size
     c = interp.COLORS[color]
     cy = size // 2 if y is None else y

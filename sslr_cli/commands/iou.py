@@ -56,7 +56,7 @@ def _iou(checkpoints, data, per_object_mode, overall_mode, boxes, threshold, lim
     if batch_size < 1:
         raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
     dev = resolve_device(device)
-    loaded = load_models(list(checkpoints), dev, inner_steps)  # checks the task; labels "SRN <run>"
+    loaded = load_models(list(checkpoints), dev, r=inner_steps)  # checks the task; labels "SRN <run>"
     arrays = load_clevr_eval(data, loaded, limit, boxes)
     models = [(m.label, m.path, m.model, m.config) for m in loaded]
     n = len(arrays["images"])

@@ -95,7 +95,7 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
         from sslr_cli.experiments.figures import output_path
 
         fig_path = output_path(figure, out_dir, "reconstruct.png", force)
-    models = load_models(list(checkpoints), dev, inner_steps)
+    models = load_models(list(checkpoints), dev, r=inner_steps)
     evaluation = load_labelled_images(list(data), models[0].config.model.image_size, limit)
     images, counts, masks, n = evaluation.images, evaluation.counts, evaluation.masks, len(evaluation)
 

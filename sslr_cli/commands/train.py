@@ -1,211 +1,153 @@
-"""`sslr train`: train SSLR-MLP / SSLR-SRN (reconstruction) or a set-matching model."""
+"""`sslr train`: train SSLR-MLP / SSLR-SRN (reconstruction) or a set-matching model.
+
+The command only parses: its options (declared once, in ``commands/options.py``) become overrides
+``{"section.field": value}`` -- an option named like a field of ``ModelConfig`` or ``TrainConfig`` sets that
+field -- and ``engine.run_config.build_run_config`` makes the run's config from them, the preset and the data.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, err, out, print_json, progress_bar, user_errors
-from sslr_cli.config import PRESETS, get_preset, parse_key_values
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import err, out, print_json, progress_bar, user_errors
+from sslr_cli.config import ModelConfig, TrainConfig
 from sslr_cli.engine.exit_codes import EXIT_CODES
 from sslr_cli.errors import SSLRError
-from sslr_cli.models.registry import GENERATORS, check_run_config, generator_help, with_full_options
 
-
-def default_preset(data: Path, task: str) -> str:
-    """The preset a dataset calls for when none is given: its image size picks circles or CLEVR."""
-    from sslr_cli.data.store import open_scenes
-
-    f = open_scenes(data)
-    if f.kind == "multi_object" and task == "reconstruct":  # DeepMind's multi-object datasets (import-multi-object)
-        return "clevr6-paper" if f.image_size == 128 else "multi-object-tiny"
-    if (f.image_size == 128 or f.kind == "clevr") and task == "reconstruct":
-        return "clevr-tiny" if f.image_size == 64 else "clevr-small"
-    return "tiny"
+# parameters that are not config fields of the same name
+_COMMAND_ONLY = {"data", "out_dir", "preset", "task", "val", "init", "seeds", "resume", "force", "device", "quiet",
+                 "as_json", "print_config", "gen_opt", "extra", "settings", "log"}
+_RENAMED = {"compile_": "train.compile", "recon_weight": "match.recon_weight"}
+_FIELDS = {**{f.name: f"model.{f.name}" for f in fields(ModelConfig)}, **{f.name: f"train.{f.name}" for f in fields(TrainConfig)}}
 
 
 def train_command(
-    data: Path = typer.Argument(..., help="Training dataset (HDF5 from 'sslr gen-data').", dir_okay=False),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", rich_help_panel="Data and run", help="Run directory (default: runs/<preset>-<generator>-s<seed>)."),
-    generator: Optional[str] = typer.Option(None, "--generator", "-g", rich_help_panel="Model", help=generator_help()),
-    gen_opt: Optional[List[str]] = typer.Option(None, "--gen-opt", rich_help_panel="Model", help="A setting of the generator's own, KEY=VALUE (repeatable); "
-                                                 + "; ".join(f"{n}: {', '.join(f.name for f in dataclasses.fields(s.options)) or 'none'}" for n, s in GENERATORS.items()) + "."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", rich_help_panel="Data and run", help=f"Named settings: {', '.join(PRESETS)} (default: tiny; clevr-small for 128px data, clevr-tiny for 64px CLEVR; --task match maps X to match-X)."),
-    task: str = typer.Option("reconstruct", "--task", rich_help_panel="Data and run", help="reconstruct or match."),
-    val: Optional[Path] = typer.Option(None, "--val", rich_help_panel="Data and run", help="Validation dataset; without it --val-fraction of the training file is held out.", dir_okay=False),
-    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", rich_help_panel="Data and run", help="Fraction held out for validation when no --val is given."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", rich_help_panel="Training", help="Number of epochs."),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", rich_help_panel="Training", help="Stop cleanly after this many minutes of training (0 = no limit)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", rich_help_panel="Training", help="Stop cleanly once the run has taken this many optimizer steps in all (0 = no limit)."),
-    checkpoint_minutes: Optional[float] = typer.Option(None, "--checkpoint-minutes", rich_help_panel="Checkpoints", help="Rewrite last.pt mid-epoch every this many minutes (default 10; 0 = at epoch ends only)."),
-    checkpoint_steps: Optional[int] = typer.Option(None, "--checkpoint-steps", rich_help_panel="Checkpoints", help="Also rewrite last.pt every this many optimizer steps (0 = not by steps)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", rich_help_panel="Training", help="Global batch size (split across ranks under torchrun)."),
-    lr: Optional[float] = typer.Option(None, "--lr", rich_help_panel="Training", help="Learning rate."),
-    lr_schedule: Optional[str] = typer.Option(None, "--lr-schedule", rich_help_panel="Training", help="constant, or cosine (decay to 0 over --schedule-steps, default --max-steps, else all epochs)."),
-    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", rich_help_panel="Training", help="Steps of linear learning-rate warm-up."),
-    schedule_steps: Optional[int] = typer.Option(None, "--schedule-steps", rich_help_panel="Training", help="Steps the cosine decay spans (0 = --max-steps, else all epochs)."),
-    set_size: Optional[int] = typer.Option(None, "--set-size", rich_help_panel="Model", help="|S|, number of set elements (the paper's code: 16; its text: 32)."),
-    element_dim: Optional[int] = typer.Option(None, "--element-dim", rich_help_panel="Model", help="D, dimension of each element (the paper's code: 10; its text: 16)."),
-    inner_steps: InnerStepsOption = None,
-    inner_lr: Optional[float] = typer.Option(None, "--inner-lr", rich_help_panel="SRN refinement", help="Step size of the inner gradient descent."),
-    late_inner_steps: Optional[int] = typer.Option(None, "--late-inner-steps", rich_help_panel="SRN refinement", help="r from --late-epoch on (the paper: 20)."),
-    late_epoch: Optional[int] = typer.Option(None, "--late-epoch", rich_help_panel="SRN refinement", help="Epoch at which r switches to --late-inner-steps (-1 = never)."),
-    init_mode: Optional[str] = typer.Option(None, "--init-mode", rich_help_panel="SRN refinement", help="S0 'detached' (the reference code) or 'learned' (the paper's text)."),
-    inner_grad: Optional[str] = typer.Option(None, "--inner-grad", rich_help_panel="SRN refinement", help="How SRN's r inner steps are differentiated: unrolled (exact), implicit (iDSPN's one-step approximation: memory flat in r) or truncated:K (the last K steps)."),
-    refine_precision: Optional[str] = typer.Option(None, "--refine-precision", rich_help_panel="SRN refinement", help="SRN's inner loop in fp32 under bf16 autocast ('fp32') or in the autocast dtype ('autocast')."),
-    encoder_width: Optional[int] = typer.Option(None, "--encoder-width", rich_help_panel="Model", help="Trunk width w (channels w..8w)."),
-    decoder_width: Optional[int] = typer.Option(None, "--decoder-width", rich_help_panel="Model", help="Decoder width w (channels 4w..w)."),
-    precision: Optional[str] = typer.Option(None, "--precision", rich_help_panel="Speed and devices", help="fp32 (strict float32; on a GPU TF32 off), tf32 (TF32 matmuls and convolutions on a GPU), bf16 (autocast) or fp16 (CUDA only)."),
-    seed: Optional[int] = typer.Option(None, "--seed", rich_help_panel="Data and run", help="Random seed (same seed, same run on CPU)."),
-    device: DeviceOption = "auto",
-    init: Optional[Path] = typer.Option(None, "--init", rich_help_panel="Data and run", help="Initialise matching weights from this checkpoint.", dir_okay=False),
-    seeds: Optional[str] = typer.Option(None, "--seeds", rich_help_panel="Data and run", help="One run per seed, e.g. 0,1,2, into OUT/seed-K (without --out: runs/<preset>-<generator>-s<K>)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", rich_help_panel="Training", help="Weight decay (default 0; 1e-4 for --task match with --recon-weight > 0, as the paper)."),
-    recon_weight: Optional[float] = typer.Option(None, "--recon-weight", rich_help_panel="Training", help="--task match: add the reconstruction loss with this weight (the paper's 'SSLR-SRN (r + init)': 1, with --init)."),
-    extra: Optional[List[str]] = typer.Option(None, "--extra", rich_help_panel="Training", help="--task match setting KEY=VALUE (repeatable): loc_dim, att_dim (default 5), match_weight (0.3125), cnn_lr (1e-5)."),
-    compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", rich_help_panel="Speed and devices", help="torch.compile the model outside SRN's inner loop (opt-in; mainly for CUDA)."),
-    cuda_graphs: Optional[bool] = typer.Option(None, "--cuda-graphs", rich_help_panel="Speed and devices", help="CUDA only: capture the training step (forward with SRN's inner loop, backward, optimizer step) in a CUDA graph and replay it; --task reconstruct, one process, bf16 or fp32, not with --compile. Untested on a GPU so far (see docs/multi-gpu.md)."),
-    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", rich_help_panel="Speed and devices", help="Under torchrun: batch-norm statistics over the global batch (default) or per rank."),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", rich_help_panel="Learning curves and logging", help="Every N optimizer steps and at the end, measure Table 1 (threshold 0.1 and 0.5), MSE and ARI on held-out circles into metrics.jsonl (circles reconstruction runs); evaluation time is not training time (--max-minutes, elapsed_s). Plot with 'sslr reconstruct --curve'."),
-    eval_images: Optional[int] = typer.Option(None, "--eval-images", rich_help_panel="Learning curves and logging", help="--eval-every: held-out images per circle count 1..5, made from fixed seeds, the same for every run (default 200)."),
-    eval_data: Optional[List[Path]] = typer.Option(None, "--eval-data", rich_help_panel="Learning curves and logging", help="--eval-every: held-out circles file(s) instead of generated images (repeatable).", dir_okay=False),
-    keep_every: Optional[int] = typer.Option(None, "--keep-every", rich_help_panel="Learning curves and logging", help="Also keep a checkpoint step-NNNNNN.pt every N optimizer steps."),
-    log: Optional[List[str]] = typer.Option(None, "--log", rich_help_panel="Learning curves and logging", help="Also mirror every metrics.jsonl line (and, at each --eval-every evaluation, a figure of reconstructions) to TensorBoard: --log tensorboard (events in RUN/tensorboard; an optional extra: pip install 'sslr-cli[tensorboard]')."),
-    resume: bool = typer.Option(False, "--resume", rich_help_panel="Data and run", help="Continue the run in --out from its last.pt (exactly, on CPU)."),
-    force: bool = typer.Option(False, "--force", rich_help_panel="Data and run", help="Start over in a non-empty --out."),
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    print_config: bool = typer.Option(False, "--print-config", rich_help_panel="Data and run",
-                                      help="Print the run's resolved config (preset, data file, options; with --resume "
-                                           "the checkpoint's) as JSON and exit without training."),
+    ctx: typer.Context,
+    data: o.TrainData,
+    # Data
+    preset: o.Preset = None,
+    task: o.Task = "reconstruct",
+    val: o.Val = None,
+    val_fraction: o.ValFraction = None,
+    # Model
+    generator: o.Generator = None,
+    gen_opt: o.GenOpt = None,
+    set_size: o.SetSize = None,
+    element_dim: o.ElementDim = None,
+    encoder_width: o.EncoderWidth = None,
+    decoder_width: o.DecoderWidth = None,
+    init: o.Init = None,
+    recon_weight: o.ReconWeight = None,
+    extra: o.Extra = None,
+    settings: o.Set = None,
+    # SRN refinement
+    inner_steps: o.InnerStepsOption = None,
+    inner_lr: o.InnerLr = None,
+    late_inner_steps: o.LateInnerSteps = None,
+    late_epoch: o.LateEpoch = None,
+    init_mode: o.InitMode = None,
+    inner_grad: o.InnerGrad = None,
+    refine_precision: o.RefinePrecision = None,
+    # Training
+    epochs: o.Epochs = None,
+    max_minutes: o.MaxMinutes = None,
+    max_steps: o.MaxSteps = None,
+    batch_size: o.BatchSize = None,
+    lr: o.Lr = None,
+    weight_decay: o.WeightDecay = None,
+    precision: o.Precision = None,
+    seed: o.Seed = None,
+    seeds: o.Seeds = None,
+    # Schedule
+    lr_schedule: o.LrSchedule = None,
+    warmup_steps: o.WarmupSteps = None,
+    schedule_steps: o.ScheduleSteps = None,
+    # Evaluation curves
+    eval_every: o.EvalEvery = None,
+    eval_images: o.EvalImages = None,
+    eval_data: o.EvalData = None,
+    keep_every: o.KeepEvery = None,
+    log: o.Log = None,
+    # Checkpoints
+    checkpoint_minutes: o.CheckpointMinutes = None,
+    checkpoint_steps: o.CheckpointSteps = None,
+    resume: o.Resume = False,
+    force: o.Force = False,
+    # Devices
+    device: o.DeviceOption = "auto",
+    compile_: o.Compile = None,
+    cuda_graphs: o.CudaGraphs = None,
+    sync_bn: o.SyncBn = None,
+    # Output
+    out_dir: o.Out = None,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
+    print_config: o.PrintConfig = False,
 ) -> None:
     """Train SSLR-MLP or SSLR-SRN; writes config.json, metrics.jsonl, last.pt and best.pt."""
-    _run_training(**locals())
+    request = TrainRequest(data=data, out_dir=out_dir, preset=preset, task=task, val=val, init=init, seeds=seeds,
+                           resume=resume, force=force, device=device, quiet=quiet, as_json=as_json,
+                           settings=list(settings or []), gen_opt=list(gen_opt or []), extra=list(extra or []),
+                           log=list(log or []),
+                           overrides=config_overrides(ctx.params))
+    run_request(request, print_config)
+
+
+def config_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """The parsed options (``ctx.params``) that set config fields, as ``{"section.field": value}``."""
+    overrides = {}
+    for name, value in params.items():
+        if name in _COMMAND_ONLY:
+            continue
+        key = _RENAMED.get(name) or _FIELDS.get(name)
+        if key is None:  # an option was added without saying what it sets
+            raise SSLRError(f"sslr train: option {name!r} sets no config field (add it to commands/train.py)")
+        if name == "eval_data":  # files, recorded by their absolute paths
+            value = tuple(str(Path(p).resolve()) for p in value) if value else None
+        overrides[key] = value
+    return overrides
+
+
+@dataclass
+class TrainRequest:
+    """What `sslr train` was asked, parsed: the config's overrides and what only the command needs."""
+
+    data: Path
+    out_dir: Optional[Path]
+    preset: Optional[str]
+    task: str
+    val: Optional[Path]
+    init: Optional[Path]
+    seeds: Optional[str]
+    resume: bool
+    force: bool
+    device: str
+    quiet: bool
+    as_json: bool
+    settings: list[str] = field(default_factory=list)  # --set SECTION.FIELD=VALUE
+    gen_opt: list[str] = field(default_factory=list)  # --gen-opt KEY=VALUE = --set generator.KEY=VALUE
+    extra: list[str] = field(default_factory=list)  # --extra KEY=VALUE = --set match.KEY=VALUE
+    overrides: dict[str, Any] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)  # --log tensorboard
 
 
 @user_errors
-def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epochs, max_minutes, max_steps, batch_size, lr,
-                  lr_schedule, warmup_steps, schedule_steps,
-                  set_size, element_dim, inner_steps, inner_lr, late_inner_steps, late_epoch, init_mode,
-                  encoder_width, decoder_width, precision, seed, device, init, resume, force, quiet, as_json,
-                  seeds=None, weight_decay=None, recon_weight=None, extra=None, report=True, compile_=None, sync_bn=None,
-                  gen_opt=None, checkpoint_minutes=None, checkpoint_steps=None, eval_every=None, eval_images=None,
-                  eval_data=None, keep_every=None, inner_grad=None, refine_precision=None, cuda_graphs=None, log=None, print_config=False):
-    if seeds is not None:  # first, while locals() are exactly the options
-        return _train_seeds(dict(locals()))
-    from sslr_cli.engine.device import resolve_device
-    from sslr_cli.engine.distributed import is_main_process, launch_training
-    from sslr_cli.experiments.curves import curve_hooks  # --eval-every / --keep-every
-
-    if not data.exists():
-        raise SSLRError(f"{data}: no such file")
-    resolve_device(device)  # fail on a bad --device before any work
-    for p in eval_data or []:
-        if not p.exists():
-            raise SSLRError(f"--eval-data {p}: no such file")
-    if (eval_images is not None or eval_data) and resume:
-        raise SSLRError("--eval-images/--eval-data: a resumed run keeps its held-out set (its curve stays comparable)")
-    if (eval_images is not None or eval_data) and not eval_every:
-        raise SSLRError("--eval-images/--eval-data: only with --eval-every N")
-    if eval_images is not None and eval_data:
-        raise SSLRError("--eval-images/--eval-data: give one of them (the files are the held-out set)")
-    if resume and out_dir is None:
-        raise SSLRError("--resume: needs --out, the run directory to continue")
-    preset_name = preset or default_preset(data, task)
-    if task == "match" and not preset_name.startswith("match-"):
-        preset_name = "match-" + preset_name  # --preset small --task match means match-small
-    base = get_preset(preset_name)
-    # a preset's generator options belong to its generator; --gen-opt adds to or replaces them
-    same_generator = generator in (None, base.model.generator)
-    options = {**(base.model.generator_options if same_generator else {}), **parse_key_values(gen_opt, "--gen-opt")}
-    cfg = base.with_overrides(
-        model=dict(generator=generator, generator_options=options,
-                   set_size=set_size, element_dim=element_dim, inner_steps=inner_steps,
-                   inner_lr=inner_lr, init_mode=init_mode, encoder_width=encoder_width, decoder_width=decoder_width,
-                   inner_grad=inner_grad, refine_precision=refine_precision),
-        train=dict(task=task, epochs=epochs, max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                   lr_schedule=lr_schedule, warmup_steps=warmup_steps, schedule_steps=schedule_steps,
-                   late_inner_steps=late_inner_steps, late_epoch=late_epoch, precision=precision, seed=seed,
-                   val_fraction=val_fraction, weight_decay=weight_decay, compile=compile_, sync_bn=sync_bn,
-                   cuda_graphs=cuda_graphs,
-                   checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
-                   eval_every=eval_every, eval_images=eval_images, keep_every=keep_every,
-                   eval_data=tuple(str(p.resolve()) for p in eval_data) if eval_data else None),
-    )
-    check_run_config(cfg)
-    cfg = dataclasses.replace(cfg, model=with_full_options(cfg.model))
-    if cfg.train.task == "match":
-        from sslr_cli.engine.match_task import configure_matching
-
-        cfg = configure_matching(cfg, lr_given=lr is not None, weight_decay_given=weight_decay is not None,
-                                 recon_weight=recon_weight, extra=extra, init=init)
-    elif recon_weight is not None or extra:
-        raise SSLRError("--recon-weight/--extra: only for --task match")
-    if out_dir is None:
-        out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
-    if resume and not print_config:
-        given = {"preset": preset, "generator": generator, "set_size": set_size, "element_dim": element_dim,
-                 "inner_steps": inner_steps, "inner_lr": inner_lr, "init_mode": init_mode, "encoder_width": encoder_width,
-                 "decoder_width": decoder_width, "inner_grad": inner_grad, "refine_precision": refine_precision,
-                 "batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "warmup_steps": warmup_steps,
-                 "schedule_steps": schedule_steps, "late_inner_steps": late_inner_steps, "late_epoch": late_epoch,
-                 "precision": precision, "seed": seed, "val_fraction": val_fraction, "weight_decay": weight_decay,
-                 "sync_bn": sync_bn}
-        _refuse_resume_changes(out_dir, cfg, {k for k, v in given.items() if v is not None})
+def run_request(request: TrainRequest, print_config: bool = False) -> None:
     if print_config:
-        if resume:  # what the resumed run will train with: its checkpoint's config and the options it may change
-            from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
-            from sslr_cli.engine.train import RESUME_OVERRIDES
-
-            given = dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps, compile=compile_,
-                         cuda_graphs=cuda_graphs, checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
-                         eval_every=eval_every, keep_every=keep_every)
-            cfg = checkpoint_config(read_checkpoint(out_dir / "last.pt")).with_overrides(
-                train={k: v for k, v in given.items() if k in RESUME_OVERRIDES and v is not None})
-        print_json(cfg.to_dict())
+        return _print_config(request)
+    if request.seeds is not None:
+        return _train_seeds(request)
+    summary = _train_one(request)
+    if summary is None:  # a non-zero rank of a distributed job prints nothing
         return
-    from sslr_cli.experiments.tracking import tracking_hooks  # --log: fails here, before training, without its package
-
-    hooks = tracking_hooks(log)
-    with progress_bar(disable=quiet or as_json or not is_main_process()) as bar:  # torchrun: rank 0 shows it
-        job = bar.add_task("train", total=None, info="loading data")
-
-        def on_progress(p: dict) -> None:
-            bar.update(job, total=p["batches"], completed=p["batch"], description=f"epoch {p['epoch']}",
-                       info=f"step {p['step']}  loss {p['loss']:.4g}  {p['images_per_s']:.0f} img/s  r={p['r']}")
-
-        try:
-            result = launch_training(data=data, out_dir=out_dir, cfg=cfg, val=val, resume=resume, force=force,
-                                     hook_factories=(curve_hooks,),
-                                     device=device, init=init, on_progress=on_progress,
-                                     resume_overrides=dict(epochs=epochs, max_minutes=max_minutes, max_steps=max_steps,
-                                                           compile=compile_, cuda_graphs=cuda_graphs,
-                                                           checkpoint_minutes=checkpoint_minutes,
-                                                           checkpoint_steps=checkpoint_steps,
-                                                           eval_every=eval_every, keep_every=keep_every), hooks=hooks)
-        except KeyboardInterrupt:  # a second Ctrl-C: stopped mid-step, nothing written since the last checkpoint
-            typer.echo(f"sslr train: interrupted twice; {out_dir / 'last.pt'} holds the last checkpoint", err=True)
-            raise typer.Exit(EXIT_CODES["interrupted"]) from None
-        finally:
-            for hook in hooks:
-                hook.close()
-    if result is None:  # a non-zero rank of a distributed job prints nothing
-        return
-    cfg = result.config or cfg  # a resumed run is what its checkpoint says, whatever the preset defaults are
-    summary = {
-        "run": str(result.out_dir), "preset": cfg.preset, "generator": cfg.model.generator, "task": cfg.train.task,
-        "stopped": result.stopped, "epochs": result.epochs_done, "steps": result.steps,
-        "train_loss": result.train_loss, "val_loss": result.last_val, "best_val_loss": result.best_val,
-        "training_minutes": round(result.minutes, 3), "images_per_second": round(result.images_per_second, 1),
-    }
-    if not report:  # one run of --seeds: the caller reports
-        return summary
-    if as_json:
+    summary, result = summary
+    if request.as_json:
         print_json(summary)
         _exit_if_signalled(result)
         return
@@ -218,20 +160,115 @@ def _run_training(data, out_dir, generator, preset, task, val, val_fraction, epo
     _exit_if_signalled(result)
 
 
+def _check_request(r: TrainRequest) -> None:
+    """What no config field can check: files exist, options that go together."""
+    from sslr_cli.engine.device import resolve_device
+
+    given = r.overrides
+    if not r.data.exists():
+        raise SSLRError(f"{r.data}: no such file")
+    resolve_device(r.device)  # fail on a bad --device before any work
+    for p in given.get("train.eval_data") or ():
+        if not Path(p).exists():
+            raise SSLRError(f"--eval-data {p}: no such file")
+    held_out = given.get("train.eval_images") is not None or given.get("train.eval_data")
+    if held_out and r.resume:
+        raise SSLRError("--eval-images/--eval-data: a resumed run keeps its held-out set (its curve stays comparable)")
+    if held_out and not given.get("train.eval_every"):
+        raise SSLRError("--eval-images/--eval-data: only with --eval-every N")
+    if given.get("train.eval_images") is not None and given.get("train.eval_data"):
+        raise SSLRError("--eval-images/--eval-data: give one of them (the files are the held-out set)")
+    if r.resume and r.out_dir is None:
+        raise SSLRError("--resume: needs --out, the run directory to continue")
+
+
+def _build(r: TrainRequest):
+    from sslr_cli.config import parse_key_values
+    from sslr_cli.engine.run_config import build_run_config, parse_settings
+
+    settings = {**parse_settings(r.settings, "--set"),
+                **{f"generator.{k}": v for k, v in parse_key_values(r.gen_opt, "--gen-opt").items()},
+                **{f"match.{k}": v for k, v in parse_key_values(r.extra, "--extra").items()}}
+    return build_run_config(r.data, preset=r.preset, task=r.task, overrides=r.overrides, settings=settings,
+                            init=r.init)
+
+
+def _print_config(r: TrainRequest) -> None:
+    """--print-config: the resolved config as JSON (with --resume: the checkpoint's, as the run will continue)."""
+    from sslr_cli.engine.run_config import build_run_config
+
+    if r.seeds is not None:
+        raise SSLRError("--print-config: give one --seed, not --seeds")
+    _check_request(r)
+    cfg = _build(r)
+    if r.resume:
+        from sslr_cli.engine.checkpoint import read_checkpoint
+
+        cfg = build_run_config(r.data, overrides=r.overrides, resume_from=read_checkpoint(r.out_dir / "last.pt"))
+    print_json(cfg.to_dict())
+
+
+def _train_one(r: TrainRequest):
+    """One run: (summary, result), or None on a non-zero rank of a distributed job."""
+    from sslr_cli.engine.distributed import is_main_process, launch_training
+    from sslr_cli.experiments.curves import TrainingEvaluator
+    from sslr_cli.experiments.tracking import tracking_hooks  # --log: fails here, before training, without its package
+
+    _check_request(r)
+    cfg = _build(r)
+    out_dir = r.out_dir
+    if out_dir is None:
+        out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
+    if r.resume:
+        _refuse_resume_changes(out_dir, cfg, {k for k, v in r.overrides.items() if v is not None} | (
+            {"preset"} if r.preset is not None else set()))
+    trackers = tracking_hooks(r.log)
+    with progress_bar(disable=r.quiet or r.as_json or not is_main_process()) as bar:  # torchrun: rank 0 shows it
+        job = bar.add_task("train", total=None, info="loading data")
+
+        def on_progress(p: dict) -> None:
+            bar.update(job, total=p["batches"], completed=p["batch"], description=f"epoch {p['epoch']}",
+                       info=f"step {p['step']}  loss {p['loss']:.4g}  {p['images_per_s']:.0f} img/s  r={p['r']}")
+
+        try:
+            result = launch_training(data=r.data, out_dir=out_dir, cfg=cfg, val=r.val, resume=r.resume, force=r.force,
+                                     device=r.device, init=r.init, on_progress=on_progress,
+                                     hooks=[TrainingEvaluator(), *trackers], resume_overrides=r.overrides)
+        except KeyboardInterrupt:  # a second Ctrl-C: stopped mid-step, nothing written since the last checkpoint
+            typer.echo(f"sslr train: interrupted twice; {out_dir / 'last.pt'} holds the last checkpoint", err=True)
+            raise typer.Exit(EXIT_CODES["interrupted"]) from None
+        finally:
+            for hook in trackers:
+                hook.close()
+    if result is None:  # a non-zero rank of a distributed job prints nothing
+        return None
+    cfg = result.config or cfg  # a resumed run is what its checkpoint says, whatever the preset defaults are
+    summary = {
+        "run": str(result.out_dir), "preset": cfg.preset, "generator": cfg.model.generator, "task": cfg.train.task,
+        "stopped": result.stopped, "epochs": result.epochs_done, "steps": result.steps,
+        "train_loss": result.train_loss, "val_loss": result.last_val, "best_val_loss": result.best_val,
+        "training_minutes": round(result.minutes, 3), "images_per_second": round(result.images_per_second, 1),
+    }
+    return summary, result
+
+
 def _refuse_resume_changes(out_dir: Path, cfg, given: set[str]) -> None:
     """--resume continues a run as it was trained: an option given with another value than the run's is an
     error naming it (not silently ignored). Budgets, checkpointing and evaluation may change (``RESUME_OVERRIDES``)."""
+    from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
+    from sslr_cli.engine.run_config import RESUME_OVERRIDES
+
     last = out_dir / "last.pt"
     if not last.exists():
         return  # the engine says so
-    from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
-
     saved = checkpoint_config(read_checkpoint(last))
-    for name in sorted(given):
-        if name == "preset":
+    for key in sorted(given):
+        section, _, name = key.rpartition(".")
+        if name in RESUME_OVERRIDES or section not in ("", "model", "train"):
+            continue
+        if key == "preset":
             ours, theirs = cfg.preset, saved.preset
         else:
-            section = "model" if hasattr(saved.model, name) else "train"
             ours, theirs = getattr(getattr(cfg, section), name), getattr(getattr(saved, section), name)
         if ours != theirs:
             raise SSLRError(f"--{name.replace('_', '-')} {ours}: the run in {out_dir} was trained with {theirs}; "
@@ -257,29 +294,29 @@ def _parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _train_seeds(args: dict) -> None:
+def _train_seeds(r: TrainRequest) -> None:
     """--seeds: the same training once per seed, into OUT/seed-K, then one summary table."""
-    if args["seed"] is not None:
+    if r.overrides.get("train.seed") is not None:
         raise SSLRError("--seeds: give either --seed or --seeds, not both")
     summaries = []
-    for k in _parse_seeds(args["seeds"]):
-        run_out = None if args["out_dir"] is None else args["out_dir"] / f"seed-{k}"
-        options = {k2: v for k2, v in args.items() if k2 in inspect.signature(_run_training).parameters}
-        summary = _run_training(**{**options, "seeds": None, "seed": k, "out_dir": run_out, "report": False})
-        if summary is None:  # a non-zero rank of a distributed job prints nothing
+    for k in _parse_seeds(r.seeds):
+        run_out = None if r.out_dir is None else r.out_dir / f"seed-{k}"
+        done = _train_one(replace(r, seeds=None, out_dir=run_out, overrides={**r.overrides, "train.seed": k}))
+        if done is None:  # a non-zero rank of a distributed job prints nothing
             return
+        summary = done[0]
         summaries.append({"seed": k, **summary})
         if summary["stopped"] in EXIT_CODES:
             break
-    if args["as_json"]:
+    if r.as_json:
         print_json({"runs": summaries})
     else:
-        table = Table(title=f"sslr train --seeds {args['seeds']}")
+        table = Table(title=f"sslr train --seeds {r.seeds}")
         for col in ("seed", "run", "stopped", "epochs", "train loss", "best val loss", "minutes"):
             table.add_column(col, justify="left" if col in ("run", "stopped") else "right")
-        for r in summaries:
-            table.add_row(str(r["seed"]), r["run"], r["stopped"], str(r["epochs"]), f"{r['train_loss']:.5g}",
-                          f"{r['best_val_loss']:.5g}", f"{r['training_minutes']:.3g}")
+        for s in summaries:
+            table.add_row(str(s["seed"]), s["run"], s["stopped"], str(s["epochs"]), f"{s['train_loss']:.5g}",
+                          f"{s['best_val_loss']:.5g}", f"{s['training_minutes']:.3g}")
         out.print(table)
     if summaries and summaries[-1]["stopped"] in EXIT_CODES:
         last = summaries[-1]

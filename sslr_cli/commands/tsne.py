@@ -79,7 +79,7 @@ def _tsne(checkpoints, dims, grid, radii, embeddings, seed, batch_size, figure, 
         from sslr_cli.experiments.figures import output_path
 
         fig_path = output_path(figure, out_dir, f"tsne-{dims}d.png", force)
-    models = load_models(list(checkpoints), dev, inner_steps)
+    models = load_models(list(checkpoints), dev, r=inner_steps)
     emb_paths = embeddings_paths(embeddings, [m.label for m in models]) if embeddings else []
     for p in emb_paths:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from sslr_cli.config import ModelConfig, RunConfig, TrainConfig, check_inner_steps
+from sslr_cli.config import ModelConfig, RunConfig, TrainConfig
 from sslr_cli.atomic import atomic_path
 from sslr_cli.engine.device import resolve_device
 from sslr_cli.engine.tasks import get_task
@@ -149,34 +149,14 @@ def checkpoint_config(payload: dict[str, Any]) -> RunConfig:
     return RunConfig.from_dict(payload["config"])
 
 
-def checkpoint_inner_steps(cfg: RunConfig, payload: dict[str, Any]) -> int:
-    """The r in force at a checkpoint: that of its latest training step (stored since learning curves came in),
-    else the schedule's at its epoch (``TrainConfig.inner_steps_at``). For a finished run whose schedule moves r
-    to ``late_inner_steps`` (the paper: 10 -> 20), that is the late r, at which the paper evaluates."""
+def checkpoint_r(cfg: RunConfig, payload: dict[str, Any]) -> int:
+    """The r in force at a checkpoint: that of its latest training step (stored as ``inner_steps`` since
+    learning curves came in), else the schedule's at its epoch (``RunConfig.r_at``). For a finished run whose
+    schedule moves r to ``late_inner_steps`` (the paper: 10 -> 20), that is the late r, at which the paper
+    evaluates. The analysis commands evaluate at it by passing it to the model (``models.generator.AtR``)."""
     if payload.get("inner_steps") is not None:
         return int(payload["inner_steps"])
-    return cfg.train.inner_steps_at(int(payload.get("epoch", 0)), cfg.model.inner_steps)
-
-
-def _refiner(model: torch.nn.Module):
-    return getattr(getattr(model, "encoder", None), "refiner", None)
-
-
-def model_inner_steps(model: torch.nn.Module) -> int | None:
-    """The r a model refines with by default (None for a generator without SSLR-SRN's refinement)."""
-    refiner = _refiner(model)
-    return None if refiner is None else int(refiner.steps)
-
-
-def set_inner_steps(model: torch.nn.Module, r: int | None) -> int | None:
-    """Make SSLR-SRN's refinement run ``r`` steps by default; returns the previous r (None without a refiner)."""
-    refiner = _refiner(model)
-    if refiner is None:
-        return None
-    previous = refiner.steps
-    if r is not None:
-        refiner.steps = int(r)
-    return previous
+    return cfg.r_at(int(payload.get("epoch", 0)))
 
 
 def checkpoint_file(path: str | os.PathLike) -> Path:
@@ -195,17 +175,15 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
-               task: str | None = None, inner_steps: int | None = None) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
+               task: str | None = None) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
     """A ready model (in eval mode) from a checkpoint or run directory: (model, config, checkpoint).
 
-    SSLR-SRN refines with ``inner_steps`` steps by default, else with the r in force at the checkpoint
-    (``checkpoint_inner_steps``), not the model's configured starting r.
+    Called without r, SSLR-SRN refines with its config's ``inner_steps``; to evaluate at the r in force at
+    the checkpoint, pass ``checkpoint_r(config, checkpoint)`` on each call (or wrap: ``AtR(model, r)``).
 
     ``task``: the task the caller needs; a checkpoint of another task fails with a message that
     names both (checked before the model is built, so not as a shape mismatch).
     """
-    if inner_steps is not None:  # before any file is read
-        check_inner_steps(inner_steps)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     state = read_checkpoint(path, map_location=dev)
     try:
@@ -224,5 +202,4 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
         raise SSLRError(f"{path}: weights do not fit the model its config describes ({str(exc).splitlines()[0][:120]})") from None
-    set_inner_steps(model, checkpoint_inner_steps(cfg, state) if inner_steps is None else inner_steps)
     return model.to(dev).eval(), cfg, state

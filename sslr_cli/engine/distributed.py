@@ -202,7 +202,7 @@ def frozen_parameter_names(model: nn.Module) -> list[str]:
 def may_leave_parameters_unused(model: nn.Module, cfg: RunConfig) -> bool:
     """Whether, at some r of the run, a generator can leave parameters without gradient (SSLR-SRN with
     r = 0: the refinement does not run and H_agg, H_embed get none)."""
-    steps = {cfg.model.inner_steps} | ({cfg.train.late_inner_steps} if cfg.train.late_epoch >= 0 else set())
+    steps = cfg.r_values()
     return any(gen.may_leave_parameters_unused(r) for _, gen in _generators(model) for r in steps)
 
 

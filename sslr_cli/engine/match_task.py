@@ -90,10 +90,10 @@ class MatchingTask:
         return build_matcher(cfg.model, s.loc_dim, s.att_dim, reconstruct=s.recon_weight > 0, cost=s.match_cost,
                              recon_images=s.recon_images)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], cfg: RunConfig, inner_steps: int) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], cfg: RunConfig, r: int) -> torch.Tensor:
         s = MatchSettings.from_extra(cfg.extra)
         x1, x2 = to_float_images(batch["images"]), to_float_images(batch["images_b"])
-        out = model(x1, x2, inner_steps)
+        out = model(x1, x2, r)
         dist = (out.prediction.float() - batch["target"].float()).pow(2).mean()
         if not model.training:  # validation: the distance error alone picks best.pt
             return dist

@@ -38,8 +38,8 @@ class ReconstructionTask:
     def build_model(self, cfg: RunConfig) -> nn.Module:
         return SetAutoencoder(cfg.model)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], cfg: RunConfig, inner_steps: int) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], cfg: RunConfig, r: int) -> torch.Tensor:
         images = to_float_images(batch["images"])
         target = images if cfg.train.target == "images" else to_float_images(batch[cfg.train.target])
-        _, rec = model(images, inner_steps)
+        _, rec = model(images, r)
         return reconstruction_loss(rec.image, target, cfg.train.loss)

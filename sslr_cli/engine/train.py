@@ -3,8 +3,9 @@ last.pt, best.pt), the training state (``state.TrainState``: model, optimizer, s
 one state_dict/load_state_dict) and the data. On CPU the same seed gives the same run, and
 ``resume=True`` continues so that the losses equal those of an uninterrupted run.
 
-Hooks (``TrainHook``) see the loop after every step and every epoch; they can log, checkpoint
-(``loop.save_last()``) or stop the run (``loop.stop(reason)``, saved and resumable like a budget stop).
+Hooks (``engine.hooks.TrainHook``), passed down by the caller, see the loop after every step and every
+epoch; they can log, checkpoint (``loop.save_last()``) or stop the run (``loop.stop(reason)``, saved and
+resumable like a budget stop). The loop adds one of its own, ``Preemption`` (signals, last.pt on a clock).
 """
 
 from __future__ import annotations
@@ -21,21 +22,19 @@ from torch import nn
 from sslr_cli.config import RunConfig
 from sslr_cli.data.loader import BatchLoader, scene_tensors
 from sslr_cli.data.store import SceneArrays, open_scenes
-from sslr_cli.engine.checkpoint import checkpoint_config, load_model, read_checkpoint
-from sslr_cli.engine.hooks import HookFactory, TrainHook
-from sslr_cli.engine.preemption import Preemption
+from sslr_cli.engine.checkpoint import load_model, read_checkpoint
 from sslr_cli.engine.device import autocast, configure_precision, flush_denormals, resolve_device, seed_everything
+from sslr_cli.engine.hooks import RunStart, TrainHook
+from sslr_cli.engine.preemption import Preemption
+from sslr_cli.engine.run_config import build_run_config, check_run_config
 from sslr_cli.engine.run_dir import RunDir
 from sslr_cli.engine.state import TrainState, make_optimizer, optimizer_step
 from sslr_cli.engine.tasks import Task, get_task
 from sslr_cli.errors import SSLRError
-from sslr_cli.models.registry import check_run_config
 
 __all__ = ["train", "TrainResult", "TrainHook", "TrainLoop", "Distributed", "TrainingDiverged", "evaluate_loss",
            "load_training_data", "load_matching_weights", "load_model", "make_optimizer", "optimizer_step"]
 
-RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile", "cuda_graphs",  # what a resumed run may change
-                    "checkpoint_minutes", "checkpoint_steps", "eval_every", "keep_every")
 
 
 class TrainingDiverged(SSLRError):
@@ -127,14 +126,10 @@ def load_training_data(task: Task, cfg: RunConfig, data: str | Path, val: str | 
     return train_t, val_t, scene_file.image_size
 
 
-def base_inner_steps(cfg: RunConfig) -> int:
-    return cfg.model.inner_steps
-
-
 def evaluate_loss(task: Task, model: nn.Module, tensors: dict[str, torch.Tensor], cfg: RunConfig,
-                  device: torch.device, inner_steps: int, batch_size: int = 64,
+                  device: torch.device, r: int, batch_size: int = 64,
                   dist: Distributed | None = None) -> float:
-    """Mean loss over ``tensors`` in evaluation mode (the refinement runs without a graph).
+    """Mean loss over ``tensors`` in evaluation mode at SSLR-SRN's ``r`` (the refinement runs without a graph).
 
     With ``dist``, each rank evaluates its shard and the sums are combined: every rank gets the same value.
     """
@@ -149,7 +144,7 @@ def evaluate_loss(task: Task, model: nn.Module, tensors: dict[str, torch.Tensor]
         for batch in loader.batches():
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             n = next(iter(batch.values())).shape[0]
-            total += float(task.loss(model, batch, cfg, inner_steps)) * n
+            total += float(task.loss(model, batch, cfg, r)) * n
             count += n
     model.train(was_training)
     if dist is not None:
@@ -231,7 +226,7 @@ class TrainLoop:
         st.model.train()
         try:
             while self.stopped == "finished" and st.epoch < t.epochs:
-                r = self.r = t.inner_steps_at(st.epoch, base_inner_steps(cfg))
+                r = self.r = cfg.r_at(st.epoch)
                 (ep_loss, ep_n), t_epoch = st.epoch_loss if st.batch else (0.0, 0), time.perf_counter()
                 for batch in self.loader.batches(st.epoch, st.batch):
                     t0, lr = time.perf_counter(), t.lr_at(st.step, schedule_total)
@@ -289,7 +284,6 @@ def train(
     dist: Distributed | None = None,
     wrap_model: Callable[[nn.Module], nn.Module] | None = None,
     hooks: Sequence[TrainHook] = (),
-    hook_factories: Sequence[HookFactory] = (),
 ) -> TrainResult:
     """Train ``cfg`` on ``data`` into ``out_dir``. ``on_progress`` gets a dict after every step.
 
@@ -297,15 +291,15 @@ def train(
     ``resume_overrides``: training fields a resumed run may change (``epochs``, ``max_minutes``,
     ``max_steps``, ``compile``); the time budget counts the time of this call only, the step budget the whole run.
     ``dist``/``wrap_model(model, cfg)``: set by the distributed launcher (rank 0 alone writes files).
-    ``hooks``: ``TrainHook`` objects called after every step and epoch.
+    ``hooks``: ``TrainHook`` objects (``engine/hooks.py``) set up before the run and called after every step
+    and epoch (``--eval-every``/``--keep-every`` need ``experiments.curves.TrainingEvaluator()`` among them).
     """
     dist = dist or Distributed()
     run_dir = RunDir(out_dir, writer=dist.is_main)
     saved = dist.on_main(run_dir.read_last) if resume else None  # rank 0 reads, every rank gets the same state
-    if saved is not None:
+    if saved is not None:  # the checkpoint's config; only engine.run_config.RESUME_OVERRIDES may change
         _resume_threads(saved, dist.is_main)
-        allowed = {k: v for k, v in (resume_overrides or {}).items() if k in RESUME_OVERRIDES and v is not None}
-        cfg = checkpoint_config(saved).with_overrides(train=allowed)
+        cfg = build_run_config(data, overrides=resume_overrides, resume_from=saved)
     check_run_config(cfg)
     task = get_task(cfg.train.task)
     dev = resolve_device(device)
@@ -319,8 +313,10 @@ def train(
         check_cuda_graphs(cfg, dev, dist.world_size, next(iter(train_t.values())).shape[0])
     if image_size != cfg.model.image_size:
         raise SSLRError(f"{data}: images are {image_size}x{image_size}, preset {cfg.preset!r} expects {cfg.model.image_size} (choose another --preset)")
-    # hooks that need the resolved config (the caller's: --eval-every's learning curves), made before the run starts
-    curves = [h for make in hook_factories for h in make(cfg, data, dev, saved["step"] if saved else 0, dist.is_main)]
+    _check_served(cfg, hooks)
+    start = RunStart(cfg, Path(data), dev, saved["step"] if saved else 0, dist.is_main)
+    for hook in hooks:  # each checks its settings before the run directory is touched
+        hook.setup(start)
     dist.on_main(lambda: run_dir.prepare(resume, force))
     if saved is not None:
         dist.on_main(lambda: run_dir.trim_metrics(saved))
@@ -347,8 +343,18 @@ def train(
 
         graphed = GraphedTrainStep(task, cfg, state.optimizer, dev)
     with run_dir, Preemption(cfg) as preemption, flush_denormals(dev):  # SIGTERM/SIGINT and last.pt on a clock
-        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*curves, preemption, *hooks),
-                         on_progress, graphed=graphed).run()  # curves first: a clock checkpoint at an eval step then holds its line
+        # the caller's hooks first: a clock checkpoint at an evaluation step then holds its line
+        return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*hooks, preemption),
+                         on_progress, graphed=graphed).run()
+
+
+def _check_served(cfg: RunConfig, hooks: Sequence[TrainHook]) -> None:
+    """A setting that a hook carries out (``--eval-every``, ...) needs that hook among ``hooks``."""
+    served = {name for hook in hooks for name in hook.serves}
+    for name in ("eval_every", "keep_every"):
+        if getattr(cfg.train, name) and name not in served:
+            raise SSLRError(f"--{name.replace('_', '-')}: this run was given no hook that does it "
+                            f"(pass experiments.curves.TrainingEvaluator() in train(hooks=...))")
 
 
 def _resume_threads(saved: dict, announce: bool) -> None:

@@ -23,17 +23,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 from sslr_cli.config import RunConfig
-from sslr_cli.engine.checkpoint import set_inner_steps
-from sslr_cli.engine.hooks import TrainHook
+from sslr_cli.models.generator import AtR
+from sslr_cli.engine.hooks import RunStart, TrainHook
 from sslr_cli.errors import SSLRError
 
 EVAL_COUNTS = (1, 2, 3, 4, 5)
@@ -105,22 +104,13 @@ def heldout_for(cfg: RunConfig, data: str | Path) -> HeldOut:
     return generated_heldout(cfg.train.eval_images, cfg.model.image_size)
 
 
-@contextmanager
-def inner_steps(model: torch.nn.Module, r: int | None) -> Iterator[None]:
-    previous = set_inner_steps(model, r)
-    try:
-        yield
-    finally:
-        set_inner_steps(model, previous)
-
-
 def measure(model: torch.nn.Module, heldout: HeldOut, r: int | None = None, device: torch.device | str = "cpu",
             batch_size: int = EVAL_BATCH):
-    """``measure_disentanglement`` of ``model`` at r (default: the model's) on ``heldout``, thresholds 0.1 and 0.5."""
+    """``measure_disentanglement`` of ``model`` at r (passed on every call; default: the model's config's) on
+    ``heldout``, thresholds 0.1 and 0.5."""
     from sslr_cli.experiments.disentanglement import measure_disentanglement
 
-    with inner_steps(model, r):
-        return measure_disentanglement(model, heldout.images, heldout.counts, 0.1, (SECONDARY_THRESHOLD,),
+    return measure_disentanglement(model if r is None else AtR(model, r), heldout.images, heldout.counts, 0.1, (SECONDARY_THRESHOLD,),
                                        batch_size=batch_size, device=device, masks=heldout.masks)
 
 
@@ -132,17 +122,25 @@ def eval_record(result) -> dict[str, Any]:
 
 
 class TrainingEvaluator(TrainHook):
-    """The train loop's hook: Table 1 every ``eval_every`` steps and at the end; ``step-NNNNNN.pt`` every
-    ``keep_every`` steps. Hooks run between optimizer steps, so their time is not training time."""
+    """The train loop's hook for ``--eval-every`` and ``--keep-every``: Table 1 every ``eval_every`` steps and
+    at the end; ``step-NNNNNN.pt`` every ``keep_every`` steps (inert when the run sets neither). Hooks run
+    between optimizer steps, so their time is not training time. Pass it down: ``train(hooks=[TrainingEvaluator()])``."""
 
-    def __init__(self, cfg: RunConfig, data: str | Path, device: torch.device, start_step: int, is_main: bool = True):
+    serves = ("eval_every", "keep_every")
+
+    def __init__(self) -> None:
+        self.every = self.keep_every = 0
+        self.heldout: HeldOut | None = None
+
+    def setup(self, start: RunStart) -> None:
+        cfg = start.cfg
         self.every = cfg.train.eval_every
         self.keep_every = cfg.train.keep_every
-        self.device = device
-        self.is_main = is_main
+        self.device = start.device
+        self.is_main = start.is_main
         # Built (and so checked) before any step, on every rank so that all fail alike; only rank 0 measures.
-        self.heldout = heldout_for(cfg, data) if self.every else None
-        self.last_eval = start_step  # a resumed run was measured up to here already
+        self.heldout = heldout_for(cfg, start.data) if self.every else None
+        self.last_eval = start.start_step  # a resumed run was measured up to here already
 
     def after_step(self, loop, record: dict[str, Any]) -> None:
         step = record["step"]
@@ -170,14 +168,6 @@ class TrainingEvaluator(TrainHook):
         model.train(was_training)
         loop.run_dir.log({"kind": "eval", "epoch": epoch, "step": step, "r": r, "elapsed_s": round(loop.state.elapsed, 3),
                           "eval_s": round(time.perf_counter() - t0, 3), **eval_record(result)})
-
-
-def curve_hooks(cfg: RunConfig, data: str | Path, device: torch.device, start_step: int,
-                is_main: bool = True) -> list[TrainHook]:
-    """The hooks ``--eval-every`` / ``--keep-every`` ask for (none without them)."""
-    if not (cfg.train.eval_every or cfg.train.keep_every):
-        return []
-    return [TrainingEvaluator(cfg, data, device, start_step, is_main)]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -93,7 +93,9 @@ def failure_modes(model, images, k: int, threshold: float = 0.1, batch_size: int
     counts, shares, peaks, fewer_peaks, fewer_spread = [], [], [], [], []
     with torch.no_grad():
         for start in range(0, images.shape[0], batch_size):
-            _, rec = model(to_float_images(images[start : start + batch_size].to(device)), inner_steps)
+            x = to_float_images(images[start : start + batch_size].to(device))
+            # an AtR wrapper refines at its r; another r goes to the model inside it
+            _, rec = model(x) if inner_steps is None else getattr(model, "model", model)(x, inner_steps)
             w = rec.element_images.float().cpu()
             peak = w.flatten(2).amax(dim=2)  # (B, n)
             mass = element_masses(w)

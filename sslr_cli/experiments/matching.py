@@ -159,9 +159,11 @@ def group_runs(runs: list[RunResult]) -> list[Table3Row]:
 def evaluate_checkpoint(path: str | Path, pairs: dict[str, torch.Tensor], image_size: int, batch_size: int = 32,
                         device: torch.device | str = "cpu", on_batch: Callable[[int], None] | None = None) -> RunResult:
     """Load one matching checkpoint and evaluate it on ``pairs`` (uint8 images, images_b, float target)."""
-    from sslr_cli.engine.checkpoint import load_model
+    from sslr_cli.engine.checkpoint import checkpoint_r, load_model
+    from sslr_cli.models.generator import AtR
 
-    model, cfg, _ = load_model(path, device, task="match")
+    model, cfg, state = load_model(path, device, task="match")
+    model = AtR(model, checkpoint_r(cfg, state))  # SSLR-SRN at the r in force at the checkpoint
     if cfg.model.image_size != image_size:
         raise SSLRError(f"{path}: trained on {cfg.model.image_size}px images, the data has {image_size}px")
     pred = predict_distances(model, pairs["images"], pairs["images_b"], batch_size, device, on_batch)

@@ -16,7 +16,7 @@ _EXPORTS = {
     "FSPool": "sslr_cli.models.fspool",
     "SetEncoding": "sslr_cli.models.generator",
     "SetGenerator": "sslr_cli.models.generator",
-    "SetRefiner": "sslr_cli.models.generators",
+    "SetRefiner": "sslr_cli.models.refiner",
     "GENERATORS": "sslr_cli.models.registry",
     "GeneratorSpec": "sslr_cli.models.registry",
     "build_generator": "sslr_cli.models.registry",

@@ -26,12 +26,17 @@ class SetAutoencoder(nn.Module):
         self.encoder: SetGenerator = build_generator(cfg)
         self.decoder = ElementDecoder(cfg.element_dim, cfg.decoder_width, cfg.image_size)
 
+    @property
+    def generator(self) -> SetGenerator:
+        """G, the set generator (stored as ``encoder``)."""
+        return self.encoder
+
     def decode(self, s: torch.Tensor) -> Reconstruction:
         """S (B, n, D) -> Reconstruction; permuting the elements of S permutes element_images only."""
         b, n, d = s.shape
         logits = self.decoder(s.reshape(b * n, d))
         return compose(logits.view(b, n, *logits.shape[1:]))
 
-    def forward(self, images: torch.Tensor, inner_steps: int | None = None) -> tuple[SetEncoding, Reconstruction]:
-        enc = self.encoder(images, inner_steps)
+    def forward(self, images: torch.Tensor, r: int | None = None) -> tuple[SetEncoding, Reconstruction]:
+        enc = self.encoder(images, r)
         return enc, self.decode(enc.set)

@@ -121,9 +121,9 @@ class SetMatcher(nn.Module):
         logits = self.decoder(s.reshape(b * n, d))
         return compose(logits.view(b, n, *logits.shape[1:]))
 
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, inner_steps: int | None = None) -> MatchOutput:
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, r: int | None = None) -> MatchOutput:
         b = x1.shape[0]
-        enc = self.encoder(torch.cat([x1, x2]), inner_steps)
+        enc = self.encoder(torch.cat([x1, x2]), r)
         s1, s2 = enc.set[:b], enc.set[b:]
         prediction, cost, pi = self.head(s1, s2)
         rec = self.decode(s1[: self.recon_images or b]) if self.decoder is not None else None
@@ -151,7 +151,7 @@ class NaiveCNNMatcher(nn.Module):
         self.encoder = CNNEmbedding(cfg)
         self.out = nn.Linear(cfg.embed_dim, 1)
 
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, inner_steps: int | None = None) -> MatchOutput:
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, r: int | None = None) -> MatchOutput:
         b = x1.shape[0]
         e = self.encoder(torch.cat([x1, x2]))
         prediction = self.out((e[:b] - e[b:]).pow(2)).squeeze(-1)

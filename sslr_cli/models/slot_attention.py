@@ -98,7 +98,7 @@ class SlotGenerator(SetGenerator):
     Every parameter gets a gradient at every step and nothing needs to stay eager under ``--compile``,
     so the ``SetGenerator`` declarations keep their defaults.
 
-    ``forward(images, inner_steps=None, noise=None) -> SetEncoding``: ``inner_steps`` (SRN's r, which
+    ``forward(images, r=None, noise=None) -> SetEncoding``: ``r`` (SRN's r, which
     the training loop passes to every generator) is ignored; T is ``slot.iterations``. ``noise``
     (B or 1, |S|, slot_size) replaces the standard-normal sample of the initial slots.
     The encoding's ``initial_set`` is S_0 mapped to D; ``embedding`` is None (no z).
@@ -145,7 +145,7 @@ class SlotGenerator(SetGenerator):
         g = torch.Generator().manual_seed(self.slot.eval_seed)
         return torch.randn(1, *shape, generator=g).to(device)
 
-    def forward(self, images: torch.Tensor, inner_steps: int | None = None, noise: torch.Tensor | None = None) -> SetEncoding:
+    def forward(self, images: torch.Tensor, r: int | None = None, noise: torch.Tensor | None = None) -> SetEncoding:
         inputs = self.feature_map(images)
         b = inputs.shape[0]
         if noise is None:

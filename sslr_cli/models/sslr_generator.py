@@ -1,7 +1,7 @@
 """SSLR-MLP and SSLR-SRN, the paper's two set generators (Sec. 3.2 and 4), as one module.
 
 SSLR-MLP: S = S0 = H_set(X). SSLR-SRN: S = r steps of inner gradient descent from S0 on
-||H_agg(S) - z||^2 with z = H_embed(X) (Eq. 5, ``generators.SetRefiner``). Both share the trunk.
+||H_agg(S) - z||^2 with z = H_embed(X) (Eq. 5, ``refiner.SetRefiner``). Both share the trunk.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sslr_cli.errors import SSLRError
 from sslr_cli.models.aggregator import build_aggregator
 from sslr_cli.models.encoder import ConvTrunk, SetProjection
 from sslr_cli.models.generator import SetEncoding, SetGenerator
-from sslr_cli.models.generators import SetRefiner
+from sslr_cli.models.refiner import SetRefiner
 from sslr_cli.models.projection import check_projection
 
 
@@ -35,10 +35,9 @@ class SSLRGenerator(SetGenerator):
         if refine:
             self.embed = nn.Linear(cfg.feature_count, cfg.embed_dim)  # H_embed (shares the trunk)
             agg = build_aggregator(cfg.agg, cfg.element_dim, cfg.embed_dim, cfg.agg_hidden, cfg.fspool_pieces)
-            self.refiner = SetRefiner(agg, cfg.inner_steps, cfg.inner_lr, cfg.inner_momentum,
-                                      cfg.inner_grad, cfg.refine_precision)
+            self.refiner = SetRefiner(agg, cfg.inner_lr, cfg.inner_momentum, cfg.inner_grad, cfg.refine_precision)
 
-    def forward(self, images: torch.Tensor, inner_steps: int | None = None) -> SetEncoding:
+    def forward(self, images: torch.Tensor, r: int | None = None) -> SetEncoding:
         features = self.trunk(images)
         s0 = self.set_head(features)
         if self.refiner is None:
@@ -47,7 +46,7 @@ class SSLRGenerator(SetGenerator):
         # The reference code detaches S0 (a fresh parameter inside `higher`): H_set then stays at
         # its random initialisation and only the trunk learns, through H_embed.
         start = s0.detach() if self.cfg.init_mode == "detached" else s0
-        refined = self.refiner(start, z, inner_steps)
+        refined = self.refiner(start, z, self.cfg.inner_steps if r is None else r)
         return SetEncoding(refined.set, s0, z, refined.inner_losses)
 
     def frozen_parameters(self) -> list[str]:
@@ -56,8 +55,8 @@ class SSLRGenerator(SetGenerator):
             return [f"set_head.{name}" for name, _ in self.set_head.named_parameters()]
         return []
 
-    def may_leave_parameters_unused(self, inner_steps: int) -> bool:
-        return self.refiner is not None and inner_steps == 0  # r = 0: H_agg and H_embed get no gradient
+    def may_leave_parameters_unused(self, r: int) -> bool:
+        return self.refiner is not None and r == 0  # r = 0: H_agg and H_embed get no gradient
 
     def eager_submodules(self) -> list[str]:
         # AOTAutograd has no double backward, which the inner loop's create_graph=True needs

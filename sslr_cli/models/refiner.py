@@ -1,4 +1,6 @@
-"""Set generators G (Sec. 3.2). SSLR-MLP uses S = S0 = H_set(X) directly; SSLR-SRN refines S0."""
+"""The Set Refiner Network's refinement (Sec. 3.2, Eq. 5): S0 refined by r inner gradient steps on
+||H_agg(S) - z||^2, with H_agg the aggregator (``models/aggregator.py``). SSLR-SRN's generator
+(``models/sslr_generator.py``) owns one; SSLR-MLP has none (S = S0)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ class SetRefiner(nn.Module):
 
     S_{t+1} = S_t - lr * v_{t+1},  v_{t+1} = momentum * v_t + grad_S ||H_agg(S_t) - z||^2,  v_1 = grad
 
+    r, the number of steps, is an argument of every call, never state of the module: the training loop
+    passes the run's schedule (``RunConfig.r_at``), evaluation the r it measures at.
+
     (SGD with momentum, dampening 0, as the reference's ``higher`` loop). The inner loss is summed
     over the batch, so each sample's gradient is its own. The forward value S_r is the same in every
     mode; ``inner_grad`` chooses how the outer loss is differentiated through the loop while the module
@@ -76,13 +81,12 @@ class SetRefiner(nn.Module):
     leaves the loop to the surrounding autocast. The refined set is then float32.
     """
 
-    def __init__(self, set_encoder: nn.Module, steps: int = 10, lr: float = 0.1, momentum: float = 0.5,
+    def __init__(self, aggregator: nn.Module, lr: float = 0.1, momentum: float = 0.5,
                  inner_grad: str = "unrolled", precision: str = "autocast") -> None:
         super().__init__()
         if precision not in REFINE_PRECISIONS:
             raise SSLRError(f"refine precision {precision!r}: choose one of {', '.join(REFINE_PRECISIONS)}")
-        self.agg = set_encoder
-        self.steps = steps
+        self.agg = aggregator  # H_agg (the attribute keeps the name of every checkpoint written so far)
         self.lr = lr
         self.momentum = momentum
         self.inner_grad = inner_grad
@@ -94,8 +98,9 @@ class SetRefiner(nn.Module):
             return torch.autocast(device_type, enabled=False), True
         return contextlib.nullcontext(), False
 
-    def forward(self, s0: torch.Tensor, z: torch.Tensor, steps: int | None = None) -> Refinement:
-        steps = self.steps if steps is None else steps
+    def forward(self, s0: torch.Tensor, z: torch.Tensor, r: int) -> Refinement:
+        """S_r from S0 = ``s0`` towards H_agg(S) = ``z`` in ``r`` inner steps (r is the caller's: the run's schedule)."""
+        steps = r
         differentiable = self.training and torch.is_grad_enabled()
         implicit = differentiable and self._grad_mode == "implicit" and steps > 0
         if not differentiable or implicit:

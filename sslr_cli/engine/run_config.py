@@ -1,0 +1,132 @@
+"""A run's config: built in one place, checked as a whole.
+
+``build_run_config`` is the one way a run's ``RunConfig`` is made from what a user gives (``sslr train``
+only parses its command line and calls it; ``engine.train.train`` calls it for ``--resume``):
+
+1. the preset: the one named, else the dataset's (``default_preset`` opens the data file); with
+   ``--task match`` a preset X means match-X;
+2. the overrides, ``{"section.field": value}`` (typed values from the CLI's options; ``settings`` are the
+   same as ``SECTION.FIELD=VALUE`` strings, from ``--set``/``--gen-opt``/``--extra``). Sections: ``model``
+   and ``train`` (the dataclasses' fields), ``generator`` (the generator's own options: kept from the preset
+   while the generator stays the preset's) and ``match`` (``MatchSettings``, the match task's);
+3. the checks: every field's range (the dataclasses' ``validate``) and the generator (``check_run_config``);
+   the generator's options written out in full and typed;
+4. the match task's rules (``engine/match_task.configure_matching``): the CNN's learning rate and the
+   weight decay of a run with a reconstruction term, unless given;
+5. on resume (``resume_from``: the checkpoint), the checkpoint's config, of which only
+   ``RESUME_OVERRIDES`` may change.
+
+The config module knows no model, so it cannot check the generator itself: ``check_run_config`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from sslr_cli.config import ModelConfig, RunConfig, TrainConfig, convert_option, get_preset, parse_key_values
+from sslr_cli.errors import SSLRError
+from sslr_cli.models.registry import check_generator, check_run_config, with_full_options  # noqa: F401 (re-exported)
+
+RESUME_OVERRIDES = ("epochs", "max_minutes", "max_steps", "compile", "cuda_graphs",  # what a resumed run may change
+                    "checkpoint_minutes", "checkpoint_steps", "eval_every", "keep_every")
+SECTIONS = ("model", "train", "generator", "match")
+
+
+def default_preset(data: str | Path, task: str) -> str:
+    """The preset a dataset calls for when none is given: its image size picks circles or CLEVR."""
+    from sslr_cli.data.store import open_scenes
+
+    f = open_scenes(data)
+    if f.kind == "multi_object" and task == "reconstruct":  # DeepMind's multi-object datasets (import-multi-object)
+        return "clevr6-paper" if f.image_size == 128 else "multi-object-tiny"
+    if (f.image_size == 128 or f.kind == "clevr") and task == "reconstruct":
+        return "clevr-tiny" if f.image_size == 64 else "clevr-small"
+    return "tiny"
+
+
+def parse_settings(items: Sequence[str] | Mapping[str, str] | None, option: str = "--set") -> dict[str, str]:
+    """``["model.inner_lr=0.2", "generator.hidden=6"]`` -> {"model.inner_lr": "0.2", ...} (converted later)."""
+    parsed = dict(items) if isinstance(items, Mapping) else parse_key_values(list(items or []), option)
+    for key in parsed:
+        section, dot, name = key.partition(".")
+        if not dot or section not in SECTIONS or not name:
+            raise SSLRError(f"{option} {key}: expected SECTION.FIELD=VALUE with SECTION one of {', '.join(SECTIONS)}")
+    return parsed
+
+
+def _typed(section_cls: type, section: str, name: str, value: Any, option: str) -> Any:
+    known = {f.name: f for f in fields(section_cls)}
+    if name not in known:
+        raise SSLRError(f"{option} {section}.{name}: unknown field; choose from {', '.join(known)}")
+    if not isinstance(value, str):  # a CLI option's value, typed by the parser
+        return value
+    kind = known[name].type
+    if kind.startswith("tuple"):
+        return tuple(v for v in value.split(",") if v)
+    if kind == "dict":
+        raise SSLRError(f"{option} {section}.{name}: set its entries with --set generator.KEY=VALUE")
+    return convert_option(option, f"{section}.{name}", value, kind)
+
+
+def build_run_config(data: str | Path | None, *, preset: str | None = None, task: str = "reconstruct",
+                     overrides: Mapping[str, Any] | None = None,
+                     settings: Sequence[str] | Mapping[str, str] | None = None,
+                     init: str | Path | None = None, resume_from: Mapping[str, Any] | None = None) -> RunConfig:
+    """The config of a run (see the module's doc for the order of the rules).
+
+    ``overrides``: ``{"section.field": value}``, None values ignored (an option not given); ``settings``:
+    ``SECTION.FIELD=VALUE`` strings (typed by the field; an override of the same field wins). ``init``: the
+    checkpoint a match run takes its first weights from (recorded in the config). ``resume_from``: a
+    checkpoint to continue; its config is kept but for ``RESUME_OVERRIDES``.
+    """
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if resume_from is not None:
+        return resumed_config(resume_from, given)
+    for key in given:
+        if key.partition(".")[0] not in SECTIONS:
+            raise SSLRError(f"override {key!r}: expected SECTION.FIELD with SECTION one of {', '.join(SECTIONS)}")
+    values: dict[str, Any] = {**parse_settings(settings), **given}
+    by_section: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, value in values.items():
+        section, _, name = key.partition(".")
+        by_section[section][name] = value
+    task = by_section["train"].pop("task", task)
+
+    preset_name = preset or default_preset(data, task)
+    if task == "match" and not preset_name.startswith("match-"):
+        preset_name = "match-" + preset_name  # --preset small --task match means match-small
+    base = get_preset(preset_name)
+    # a preset's generator options belong to its generator; --gen-opt adds to or replaces them
+    generator = by_section["model"].get("generator")
+    same_generator = generator in (None, base.model.generator)
+    options = {**(base.model.generator_options if same_generator else {}), **by_section["generator"]}
+    model = {k: _typed(ModelConfig, "model", k, v, "--set") for k, v in by_section["model"].items()}
+    train = {k: _typed(TrainConfig, "train", k, v, "--set") for k, v in by_section["train"].items()}
+    cfg = base.with_overrides(model={**model, "generator_options": options}, train={**train, "task": task})
+    check_run_config(cfg)
+    cfg = replace(cfg, model=with_full_options(cfg.model))
+
+    match = by_section["match"]
+    if cfg.train.task == "match":
+        from sslr_cli.engine.match_task import configure_matching
+
+        recon_weight = match.pop("recon_weight", None)
+        cfg = check_run_config(configure_matching(
+            cfg, lr_given="lr" in train, weight_decay_given="weight_decay" in train, recon_weight=recon_weight,
+            extra=[f"{k}={v}" for k, v in match.items()], init=init))
+    elif match:
+        raise SSLRError("--recon-weight/--extra: only for --task match")
+    return cfg
+
+
+def resumed_config(checkpoint: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """A resumed run's config: its checkpoint's, with only the training fields of ``RESUME_OVERRIDES`` changed
+    (``{"train.epochs": 5}`` or ``{"epochs": 5}``; others and None values are ignored)."""
+    allowed = {}
+    for key, value in (overrides or {}).items():
+        section, _, name = key.rpartition(".")
+        if section in ("", "train") and name in RESUME_OVERRIDES and value is not None:
+            allowed[name] = value
+    return RunConfig.from_dict(checkpoint["config"]).with_overrides(train=allowed)

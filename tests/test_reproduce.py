@@ -309,3 +309,27 @@ def test_report_table3_has_both_l2_columns():
     # the per-batch column names the batch size `sslr match` used
     other = next(b for b in table3_blocks(table3_results({**data, "batch_size": 16})) if b.kind == "table")
     assert other.headers[3] == "L2 error, sum per batch of 16 (ours)"
+
+
+def test_sigterm_mid_training_then_rerun_gives_the_uninterrupted_tables(finished, tmp_path):
+    """SIGTERM to the runner alone (a scheduler's stop) while its training workers run side by side: they save
+    last.pt and exit, the runner exits 143, and the same command then ends with the uninterrupted run's Table 1."""
+    out = tmp_path / "terminated"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "sslr_cli", *toy(out), "--jobs", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    metrics = out / "runs/circles-srn/seed-0/metrics.jsonl"
+    deadline = time.time() + 900
+    while not (metrics.exists() and metrics.stat().st_size) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the toy run ended before it could be stopped"
+    os.kill(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 143, stderr
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    ours = json.loads((out / "results.json").read_text())["table1"]["ours"]
+    ref = json.loads((finished / "results.json").read_text())["table1"]["ours"]
+    for gen in ref:
+        assert ours[gen]["mean"] == ref[gen]["mean"] and ours[gen]["mse"] == pytest.approx(ref[gen]["mse"], rel=1e-6)

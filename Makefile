@@ -9,6 +9,7 @@ LOCK := requirements.lock
 # build of this release is what pip takes otherwise (on these machines from local disk, not a CUDA download).
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.sslr-installed
+LOCK_VENV := .venv-lock  # relative, so the lock's header names no folder of one machine
 DEMO := demo-out
 
 .PHONY: install test demo bench lock clean gpu-check
@@ -40,11 +41,11 @@ bench: install
 # Refresh requirements.lock from pyproject.toml (runtime and dev dependencies) with pip-tools, in a venv of
 # its own so that pip-tools' own dependencies stay out of the project's environment.
 lock:
-	$(PYTHON) -m venv $(VENV)-lock
-	$(VENV)-lock/bin/python -m pip install -q pip-tools
-	echo "$(TORCH)" > $(VENV)-lock/torch.txt
-	$(VENV)-lock/bin/pip-compile -q --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
-		--constraint $(VENV)-lock/torch.txt --output-file $(LOCK) pyproject.toml
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q pip-tools
+	echo "$(TORCH)" > $(LOCK_VENV)/torch.txt
+	$(LOCK_VENV)/bin/pip-compile -q --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+		--constraint $(LOCK_VENV)/torch.txt --output-file $(LOCK) pyproject.toml
 
 clean:
 	rm -rf $(DEMO) bench-out .pytest_cache

@@ -9,7 +9,8 @@ LOCK := requirements.lock
 # build of this release is what pip takes otherwise (on these machines from local disk, not a CUDA download).
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.sslr-installed
-LOCK_VENV := .venv-lock  # relative, so the lock's header names no folder of one machine
+# make lock's own environment: a relative path, so the lock's header names no folder of one machine
+LOCK_VENV := .venv-lock
 DEMO := demo-out
 
 .PHONY: install test demo bench lock clean gpu-check

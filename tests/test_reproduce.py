@@ -333,3 +333,14 @@ def test_sigterm_mid_training_then_rerun_gives_the_uninterrupted_tables(finished
     ref = json.loads((finished / "results.json").read_text())["table1"]["ours"]
     for gen in ref:
         assert ours[gen]["mean"] == ref[gen]["mean"] and ours[gen]["mse"] == pytest.approx(ref[gen]["mse"], rel=1e-6)
+
+
+def test_paper_scale_trains_on_every_image_and_validates_on_a_file_of_its_own(tmp_path):
+    stages = {s.name: s for s in build_plan(get_scale("paper"), tmp_path, only=parse_only("table1"))}
+    data = stages["data-circles"]
+    assert any("circles-val.h5" in a for argv in data.commands for a in argv)
+    argv = stages["train-srn-s0"].commands[0]
+    assert argv[argv.index("--val") + 1].endswith("data/circles-val.h5") and "--val-fraction" not in argv
+    assert stages["train-srn-s0"].max_steps == 100_000  # 100 epochs of 1000 batches of 64: r switches at step 20000
+    result = cli.invoke(app, ["reproduce", str(tmp_path / "o"), "--scale", "paper", "--dry-run"])
+    assert result.exit_code == 0 and "training time unknown" in result.output and "about 0.0 min" not in result.output

@@ -150,9 +150,14 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
         raise SSLRError(f"--jobs {jobs}: must be >= 1")
     if dry_run:
         total = sum(s.est_seconds or 0 for s in stages)
+        unknown = sum(1 for s in stages if s.kind == "train" and s.est_seconds is None)
         print(f"# sslr reproduce {out_dir} --scale {scale.name}: {scale.about}")
-        print(f"# {len(stages)} stages; training about {_fmt_minutes(total)} at one thread per run "
-              f"(estimate; runs marked 'side by side' may run {jobs} at a time)")
+        if unknown:  # no measured step time for these presets (the GPU scale): say so rather than print 0
+            print(f"# {len(stages)} stages; training time unknown for {unknown} of the "
+                  f"{sum(1 for s in stages if s.kind == 'train')} trainings (no measured step times for their presets)")
+        else:
+            print(f"# {len(stages)} stages; training about {_fmt_minutes(total)} at one thread per run "
+                  f"(estimate; runs marked 'side by side' may run {jobs} at a time)")
         print(f"mkdir -p {out_dir}/results {out_dir}/figures")
         for k, s in enumerate(stages, 1):
             extra = ""

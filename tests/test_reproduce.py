@@ -313,7 +313,8 @@ def test_report_table3_has_both_l2_columns():
 
 def test_sigterm_mid_training_then_rerun_gives_the_uninterrupted_tables(finished, tmp_path):
     """SIGTERM to the runner alone (a scheduler's stop) while its training workers run side by side: they save
-    last.pt and exit, the runner exits 143, and the same command then ends with the uninterrupted run's Table 1."""
+    last.pt and exit, the runner exits 143 and says so, nothing outlives it, and the same command then ends
+    with the uninterrupted run's Table 1."""
     out = tmp_path / "terminated"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "sslr_cli", *toy(out), "--jobs", "2"]
@@ -327,6 +328,12 @@ def test_sigterm_mid_training_then_rerun_gives_the_uninterrupted_tables(finished
     os.kill(proc.pid, signal.SIGTERM)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 143, stderr
+    assert "SIGTERM" in stderr and "run the same command again" in stderr
+    time.sleep(0.5)
+    listed = subprocess.run(["ps", "-s", str(proc.pid), "-o", "stat=,args="], capture_output=True, text=True).stdout
+    alive = [line for line in listed.splitlines() if line.strip() and not line.strip().startswith("Z")]  # not zombies
+    assert alive == [], f"outlived the runner: {alive}"
+    assert not json.loads((out / "manifest.json").read_text())["stages"]["train-srn-s0"]["done"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr + done.stdout
     ours = json.loads((out / "results.json").read_text())["table1"]["ours"]

@@ -108,7 +108,9 @@ WeightDecay = Annotated[Optional[float], typer.Option(
     "--weight-decay", rich_help_panel=TRAINING,
     help="Weight decay (default 0; 1e-4 for --task match with --recon-weight > 0, as the paper).")]
 Precision = Annotated[Optional[str], typer.Option(
-    "--precision", rich_help_panel=TRAINING, help="fp32, bf16 (autocast) or fp16 (CUDA only).")]
+    "--precision", rich_help_panel=TRAINING,
+    help="fp32 (strict float32; on a GPU TF32 off), tf32 (TF32 matmuls and convolutions on a GPU), bf16 (autocast) "
+         "or fp16 (CUDA only).")]
 Seed = Annotated[Optional[int], typer.Option(
     "--seed", rich_help_panel=TRAINING, help="Random seed (same seed, same run on CPU).")]
 Seeds = Annotated[Optional[str], typer.Option(

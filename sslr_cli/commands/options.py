@@ -25,6 +25,9 @@ DATA, MODEL, SRN, TRAINING, SCHEDULE, CURVES, CHECKPOINTS, DEVICES, OUTPUT = (
 # ---- shared by several commands -------------------------------------------------------------------------------
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.",
                                            rich_help_panel=DEVICES)]
+Threads = Annotated[Optional[int], typer.Option(
+    "--threads", min=1, rich_help_panel=DEVICES,
+    help="CPU threads for computing (default: $SSLR_THREADS, else torch's default).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON.", rich_help_panel=OUTPUT)]
 InnerStepsOption = Annotated[Optional[int], typer.Option(

@@ -188,6 +188,11 @@ class Manifest:
     @classmethod
     def open(cls, out: Path, identity: dict, stages: list[Stage], force: bool) -> "Manifest":
         path = out / MANIFEST
+        with cls(path)._locked():  # cluster jobs start at the same time: one of them creates the file
+            return cls._open(path, out, identity, stages, force)
+
+    @classmethod
+    def _open(cls, path: Path, out: Path, identity: dict, stages: list[Stage], force: bool) -> "Manifest":
         if path.exists() and not force:
             try:
                 data = json.loads(path.read_text())
@@ -205,9 +210,9 @@ class Manifest:
                 if rec and _portable(rec.get("commands", [])) != _portable(s.commands):
                     raise SSLRError(f"{out}: stage {s.name} was run with other commands than this plan's "
                                     f"(the presets' names or this sslr changed?); use another folder or --force")
-        else:
-            data = {"identity": identity, "stages": {}}
-        m = cls(path, data)
+            data.setdefault("stages", {})
+            return cls(path, data)  # nothing changed: not written (a cluster job may be recording a stage)
+        m = cls(path, {"identity": identity, "stages": {}})
         m.save()
         return m
 
@@ -215,9 +220,36 @@ class Manifest:
         return bool(self.data["stages"].get(name, {}).get("done"))
 
     def record(self, stage: Stage, **values) -> None:
-        rec = self.data["stages"].setdefault(stage.name, {})
-        rec.update(commands=[list(c) for c in stage.commands], **values)
-        self.save()
+        """Update one stage's entry. Under a lock, over the file as it is now: cluster jobs (one stage each,
+        `--stage`) record their stages in the same manifest at the same time."""
+        with self._locked():
+            with contextlib.suppress(OSError, ValueError):
+                on_disk = json.loads(self.path.read_text())
+                if isinstance(on_disk, dict) and isinstance(on_disk.get("stages"), dict):
+                    self.data["stages"] = {**on_disk["stages"], **{k: v for k, v in self.data["stages"].items()
+                                                                 if k == stage.name}}
+            rec = self.data["stages"].setdefault(stage.name, {})
+            rec.update(commands=[list(c) for c in stage.commands], **values)
+            self.save()
+
+    @contextlib.contextmanager
+    def _locked(self):
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def refresh(self) -> None:
+        """Re-read the file (another job may have finished stages since this one started)."""
+        with contextlib.suppress(OSError, ValueError):
+            on_disk = json.loads(self.path.read_text())
+            if isinstance(on_disk, dict) and isinstance(on_disk.get("stages"), dict):
+                self.data["stages"] = on_disk["stages"]
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,8 +281,9 @@ class Runner:
     def index(self, stage: Stage) -> int:
         return self.stages.index(stage) + 1
 
-    def run(self) -> None:
-        """Every stage not yet done. SIGTERM (a scheduler's stop, `timeout`, systemd) is forwarded to the training
+    def run(self, only_stage: str | None = None) -> None:
+        """Every stage not yet done, or just ``only_stage`` (a cluster job's one stage: the stages it needs
+        must be done). SIGTERM (a scheduler's stop, `timeout`, systemd) is forwarded to the training
         workers, which save last.pt and exit; then ``Interrupted("...", signal="SIGTERM")``."""
         import signal
 
@@ -260,9 +293,27 @@ class Runner:
 
         previous = signal.signal(signal.SIGTERM, on_term)
         try:
-            self._run_stages()
+            if only_stage is None:
+                self._run_stages()
+            else:
+                self._run_named(only_stage)
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+    def _run_named(self, name: str) -> None:
+        by_name = {s.name: s for s in self.stages}
+        if name not in by_name:
+            raise SSLRError(f"--stage {name!r}: not a stage of this plan (see --dry-run); "
+                            f"stages: {', '.join(by_name)}")
+        stage = by_name[name]
+        self.manifest.refresh()
+        missing = [n for n in stage.needs if not self.manifest.done(n)]
+        if missing:
+            raise SSLRError(f"--stage {name}: needs {', '.join(missing)}, not done yet")
+        if self.manifest.done(name) and name not in self.fresh:
+            self.events("skipped", {"stages": [stage]})
+            return
+        self._run_one(stage)
 
     def _signal(self, exc: BaseException) -> str:
         return "SIGTERM" if self.terminated or isinstance(exc, Terminated) else "SIGINT"

@@ -94,3 +94,71 @@ def test_manifest_records_merge_what_other_jobs_wrote(tmp_path):
     second.record(stages[1], done=True)  # must not drop the first job's record
     data = json.loads((tmp_path / "manifest.json").read_text())
     assert data["stages"]["data-a"]["done"] and data["stages"]["eval-b"]["done"]
+
+
+class _FakeProc:
+    """A worker that finishes after ``polls`` polls."""
+
+    def __init__(self, polls):
+        self.left, self.returncode = polls, None
+
+    def poll(self):
+        self.left -= 1
+        if self.left <= 0:
+            self.returncode = 0
+        return self.returncode
+
+    def terminate(self):
+        self.returncode = 143
+
+    def wait(self, timeout=None):
+        return self.returncode
+
+
+def test_workers_take_a_gpu_each_and_stages_start_when_their_needs_are_done(tmp_path, monkeypatch):
+    import sslr_cli.reproduce.runner as runner_mod
+
+    out = tmp_path / "o"
+    train = lambda name, needs=(): Stage(name, "t", "train", name, (("train", "d", "--out", str(out / name),  # noqa: E731
+                                                                  "--max-steps", "1"),), (), needs, parallel=True)
+    stages = [train("t1"), train("t2"), train("t3"),
+              Stage("eval", "t", "eval", "eval", (("reconstruct", "x"),), (), ("t1", "t2")),
+              train("t4", ("eval",))]
+    started, events = [], []
+
+    def fake_start(stage, out_, fresh, threads, gpu=None):
+        started.append((stage.name, gpu, sorted(n for n, *_ in pool_running())))
+        return _FakeProc(1 if stage.name == "t1" else 3)
+
+    pools = []
+    real_pool = runner_mod.WorkerPool
+
+    def pool(r):
+        pools.append(real_pool(r))
+        return pools[-1]
+
+    pool_running = lambda: pools[-1].running  # noqa: E731
+    monkeypatch.setattr(runner_mod, "start_worker", fake_start)
+    monkeypatch.setattr(runner_mod, "training_finished", lambda stage: True)
+    monkeypatch.setattr(runner_mod, "WorkerPool", pool)
+    monkeypatch.setattr(runner_mod.time, "sleep", lambda s: None)
+    calls = []
+    runner = Runner(stages, out, {"scale": "x"}, _fake_execute(calls), jobs=2, gpus=["0", "1"],
+                    events=lambda kind, info: events.append((kind, info.get("stage").name if "stage" in info else None)))
+    runner.run()
+    names = [s for s, *_ in started]
+    assert names == ["t1", "t2", "t3", "t4"]
+    assert {started[0][1], started[1][1]} == {"0", "1"}  # one GPU each
+    assert started[2][1] in {"0", "1"} and len(started[2][2]) == 1  # t3 waited for a free GPU
+    assert calls == [["reconstruct", "x"]]
+    done = [name for kind, name in events if kind == "done"]
+    assert done.index("eval") > max(done.index("t1"), done.index("t2")) and done.index("t4") > done.index("eval")
+    assert all(json.loads((out / "manifest.json").read_text())["stages"][s.name]["done"] for s in stages)
+
+
+def test_worker_environment_names_its_gpu_and_threads():
+    from sslr_cli.reproduce.runner import worker_env
+
+    env = worker_env(3, "5")
+    assert env["CUDA_VISIBLE_DEVICES"] == "5" and env["OMP_NUM_THREADS"] == "3" and env["MKL_NUM_THREADS"] == "3"
+    assert worker_env(1).get("CUDA_VISIBLE_DEVICES") == __import__("os").environ.get("CUDA_VISIBLE_DEVICES")

@@ -154,14 +154,22 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def start_worker(stage: Stage, out: Path, fresh: bool, threads: int) -> "subprocess.Popen":
+def worker_env(threads: int, gpu: str | None = None) -> dict[str, str]:
+    """A worker's environment: ``threads`` CPU threads, and only ``gpu`` visible when one is given."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    return env
+
+
+def start_worker(stage: Stage, out: Path, fresh: bool, threads: int, gpu: str | None = None) -> "subprocess.Popen":
     """A training stage as its own `python -m sslr_cli train ...` process (the very command the plan prints),
-    with ``threads`` threads, its output appended to the stage's log."""
+    with ``threads`` threads (and GPU ``gpu`` alone visible), its output appended to the stage's log."""
     import subprocess
 
     log = out / "logs" / f"{stage.name}.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = worker_env(threads, gpu)
     with log.open("a") as sink:
         return subprocess.Popen([sys.executable, "-m", "sslr_cli", *train_argv(stage, fresh, quiet=True)],
                                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -264,13 +272,15 @@ class Runner:
     """Executes ``stages`` in order; ``events(kind, info)`` hears about each start, progress and end."""
 
     def __init__(self, stages: list[Stage], out: Path, identity: dict, execute: Execute, force: bool = False,
-                 jobs: int = 1, threads: int | None = None, events: Event | None = None) -> None:
+                 jobs: int = 1, threads: int | None = None, events: Event | None = None,
+                 gpus: list[str] | None = None) -> None:
         self.stages = stages
         self.execute = execute  # `sslr ARGV` in this process (the command layer's)
         self.out = Path(out)
         self.force = force
         self.jobs = max(1, jobs)
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.jobs)
+        self.gpus = list(gpus) if gpus else None  # one per worker (several GPUs, --jobs up to their number)
         self.events = events or (lambda kind, info: None)
         for sub in ("results", "figures"):  # the commands write their figures and --json output there
             (self.out / sub).mkdir(parents=True, exist_ok=True)
@@ -319,24 +329,48 @@ class Runner:
         return "SIGTERM" if self.terminated or isinstance(exc, Terminated) else "SIGINT"
 
     def _run_stages(self) -> None:
+        """Stages in plan order with one job; with ``jobs`` > 1, every training stage whose needs are done
+        starts in a worker process as soon as a job slot (and, with GPUs, a GPU) is free, and the other stages
+        run here, in order, between the workers' turns: independent seeds, models and tables overlap."""
         todo = [s for s in self.stages if not self.manifest.done(s.name)]
         skipped = [s for s in self.stages if self.manifest.done(s.name)]
         if skipped:
             self.events("skipped", {"stages": skipped})
-        i = 0
-        while i < len(todo):
-            wave = [todo[i]]
-            if todo[i].parallel and self.jobs > 1:
-                names = {todo[i].name}
-                while (i + len(wave) < len(todo) and todo[i + len(wave)].parallel
-                       and not set(todo[i + len(wave)].needs) & names):
-                    wave.append(todo[i + len(wave)])
-                    names.add(wave[-1].name)
-            if len(wave) == 1:
-                self._run_one(wave[0])
-            else:
-                self._run_wave(wave)
-            i += len(wave)
+        if self.jobs == 1:
+            for stage in todo:
+                self._run_one(stage)
+            return
+        finished = {s.name for s in skipped}
+        workers = WorkerPool(self)
+        try:
+            while todo or workers.running:
+                for stage in [s for s in todo if s.parallel and set(s.needs) <= finished]:
+                    if not workers.free():
+                        break
+                    workers.start(stage)
+                    todo.remove(stage)
+                ready = [s for s in todo if not s.parallel and set(s.needs) <= finished]
+                if ready and len(workers.running) < self.jobs:  # an in-process stage takes a job slot too
+                    stage = ready[0]
+                    todo.remove(stage)
+                    with workers.gpu_for_this_process():
+                        self._run_one(stage)
+                    finished.add(stage.name)
+                    continue
+                if not workers.running:
+                    blocked = ", ".join(f"{s.name} (needs {', '.join(n for n in s.needs if n not in finished)})"
+                                        for s in todo)
+                    raise StageFailed(f"stages wait for stages that are not in the plan: {blocked}")
+                finished |= workers.poll()
+        except Interrupted as exc:  # during an in-process stage
+            workers.stop(exc.signal)
+            raise
+        except KeyboardInterrupt as exc:
+            why = self._signal(exc)
+            workers.stop(why)
+            raise Interrupted(", ".join(workers.running) or "training", why) from None
+        finally:
+            workers.close()
 
     def _finish(self, stage: Stage, seconds: float) -> None:
         self.manifest.record(stage, done=True, seconds=round(seconds, 2),
@@ -354,50 +388,84 @@ class Runner:
             raise Interrupted(stage.name, self._signal(exc)) from None
         self._finish(stage, time.perf_counter() - t0)
 
-    def _run_wave(self, wave: list[Stage]) -> None:
-        """Training stages side by side, ``jobs`` at a time, each in a process of ``threads`` threads."""
-        pending, running = list(wave), {}
-        t0: dict[str, float] = {}
-        last_event = 0.0
+
+class WorkerPool:
+    """The training stages running in worker processes, at most ``runner.jobs`` of them, each on a GPU of its
+    own when the runner has ``gpus`` (``CUDA_VISIBLE_DEVICES`` names one device per worker)."""
+
+    def __init__(self, runner: "Runner") -> None:
+        self.runner = runner
+        self.running: dict[str, tuple[Stage, "subprocess.Popen", str | None, float]] = {}
+        self.gpus_free = list(runner.gpus or [])
+        self.last_event = 0.0
+
+    def free(self) -> bool:
+        return len(self.running) < self.runner.jobs and (not self.runner.gpus or bool(self.gpus_free))
+
+    def start(self, stage: Stage) -> None:
+        r = self.runner
+        gpu = self.gpus_free.pop(0) if r.gpus else None
+        r.events("start", {"stage": stage, "resume": (Path(stage.run_dir) / "last.pt").exists()
+                           and stage.name not in r.fresh, "threads": r.threads, "gpu": gpu})
+        r.manifest.record(stage, done=False)
+        proc = start_worker(stage, r.out, stage.name in r.fresh, r.threads, gpu)
+        self.running[stage.name] = (stage, proc, gpu, time.perf_counter())
+
+    @contextlib.contextmanager
+    def gpu_for_this_process(self):
+        """An in-process stage on a GPU no worker holds (the first free one), else the default device."""
+        import torch
+
+        if not self.runner.gpus or not self.gpus_free or not torch.cuda.is_available():
+            yield
+            return
+
+        previous = torch.cuda.current_device()
+        torch.cuda.set_device(int(self.gpus_free[0]))
         try:
-            while pending or running:
-                while pending and len(running) < self.jobs:
-                    stage = pending.pop(0)
-                    self.events("start", {"stage": stage, "resume": (Path(stage.run_dir) / "last.pt").exists()
-                                          and stage.name not in self.fresh, "threads": self.threads})
-                    self.manifest.record(stage, done=False)
-                    proc = start_worker(stage, self.out, stage.name in self.fresh, self.threads)
-                    running[stage.name] = (stage, proc)
-                    t0[stage.name] = time.perf_counter()
-                time.sleep(0.5)
-                for name, (stage, proc) in list(running.items()):
-                    if proc.poll() is None:
-                        continue
-                    del running[name]
-                    if proc.returncode == 130:
-                        raise KeyboardInterrupt
-                    if proc.returncode == 143:
-                        raise Terminated
-                    if proc.returncode != 0 or not training_finished(stage):
-                        raise StageFailed(f"stage {name}: training stopped (exit code {proc.returncode}); "
-                                          f"its log: {self.out / 'logs' / (name + '.txt')}")
-                    self._finish(stage, time.perf_counter() - t0[name])
-                if time.monotonic() - last_event >= 1.0:
-                    last_event = time.monotonic()
-                    for stage, _ in running.values():
-                        self.events("progress", {"stage": stage, "step": logged_step(stage)})
-        except KeyboardInterrupt as exc:
-            why = self._signal(exc)
-            for stage, proc in running.values():
-                if why == "SIGTERM" and proc.poll() is None:  # only the runner got it: pass it on (a Ctrl-C reached
-                    proc.terminate()  # every process of the terminal's group already; a second one would abort)
-            for stage, proc in running.values():  # they are saving last.pt
-                with contextlib.suppress(Exception):
-                    proc.wait(timeout=120)
-            raise Interrupted(", ".join(running) or "training", why) from None
+            yield
         finally:
-            for stage, proc in running.values():
-                if proc.poll() is None:
-                    proc.terminate()
-                    with contextlib.suppress(Exception):
-                        proc.wait(timeout=10)
+            torch.cuda.set_device(previous)
+
+    def poll(self) -> set[str]:
+        """Wait a moment; the stages whose worker finished (a failed one raises)."""
+        r = self.runner
+        time.sleep(0.5)
+        done = set()
+        for name, (stage, proc, gpu, t0) in list(self.running.items()):
+            if proc.poll() is None:
+                continue
+            del self.running[name]
+            if gpu is not None:
+                self.gpus_free.append(gpu)
+            if proc.returncode == 130:
+                raise KeyboardInterrupt
+            if proc.returncode == 143:
+                raise Terminated
+            if proc.returncode != 0 or not training_finished(stage):
+                raise StageFailed(f"stage {name}: training stopped (exit code {proc.returncode}); "
+                                  f"its log: {r.out / 'logs' / (name + '.txt')}")
+            r._finish(stage, time.perf_counter() - t0)
+            done.add(name)
+        if time.monotonic() - self.last_event >= 1.0:
+            self.last_event = time.monotonic()
+            for stage, *_ in self.running.values():
+                r.events("progress", {"stage": stage, "step": logged_step(stage)})
+        return done
+
+    def stop(self, why: str) -> None:
+        """After Ctrl-C or SIGTERM: pass SIGTERM on (a Ctrl-C reached every process of the terminal's group
+        already; a second signal would abort them), then wait while they save last.pt."""
+        for stage, proc, *_ in self.running.values():
+            if why == "SIGTERM" and proc.poll() is None:
+                proc.terminate()
+        for stage, proc, *_ in self.running.values():
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=120)
+
+    def close(self) -> None:
+        for stage, proc, *_ in self.running.values():
+            if proc.poll() is None:
+                proc.terminate()
+                with contextlib.suppress(Exception):
+                    proc.wait(timeout=10)

@@ -73,8 +73,20 @@ def _show(ax, image: np.ndarray | None, title: str | None = None) -> None:
         ax.set_title(title, fontsize=7)
 
 
-def reconstruction_figure(originals: np.ndarray, decompositions: Sequence[tuple[str, Decomposition]]) -> Figure:
-    """Fig. 3 / Fig. 8: per sample a row: original | per checkpoint: reconstruction, non-empty elements."""
+def _draw_boxes(ax, boxes, color: str) -> None:
+    """Rectangles (x0, y0, x1, y1) with exclusive ends, in pixel coordinates of the image on ``ax``."""
+    from matplotlib.patches import Rectangle
+
+    for x0, y0, x1, y1 in boxes:
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=0.8))
+
+
+def reconstruction_figure(originals: np.ndarray, decompositions: Sequence[tuple[str, Decomposition]],
+                          original_boxes: Sequence | None = None,
+                          element_boxes: Sequence | None = None) -> Figure:
+    """Fig. 3 / Fig. 8: per sample a row: original | per checkpoint: reconstruction, non-empty elements.
+    Fig. 7 adds boxes: ``original_boxes`` per sample (the ground truth, green) and ``element_boxes`` per
+    checkpoint, per sample, per shown element (its predicted boxes, red)."""
     n = len(originals)
     widths = [1.0]
     blocks = []
@@ -85,8 +97,11 @@ def reconstruction_figure(originals: np.ndarray, decompositions: Sequence[tuple[
     fig = Figure(figsize=(CELL * sum(widths), CELL * 1.15 * n + 0.4))
     gs = fig.add_gridspec(n, len(widths), width_ratios=widths, wspace=0.05, hspace=0.15)
     for row in range(n):
-        _show(fig.add_subplot(gs[row, 0]), originals[row], "original" if row == 0 else None)
-        for label, dec, col, k in blocks:
+        ax = fig.add_subplot(gs[row, 0])
+        _show(ax, originals[row], "original" if row == 0 else None)
+        if original_boxes is not None:
+            _draw_boxes(ax, original_boxes[row], "limegreen")
+        for m, (label, dec, col, k) in enumerate(blocks):
             _blank(fig.add_subplot(gs[row, col - 1]))
             _show(fig.add_subplot(gs[row, col]), dec.reconstructions[row], f"{label}\nreconstruction" if row == 0 else None)
             elements = dec.elements[row]
@@ -94,6 +109,8 @@ def reconstruction_figure(originals: np.ndarray, decompositions: Sequence[tuple[
                 ax = fig.add_subplot(gs[row, col + 1 + j])
                 title = f"element {dec.element_ids[row][j]}" if j < len(elements) else None
                 _show(ax, elements[j] if j < len(elements) else None, title)
+                if element_boxes is not None and j < len(elements):
+                    _draw_boxes(ax, element_boxes[m][row][j], "red")
     return fig
 
 

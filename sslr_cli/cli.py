@@ -14,8 +14,8 @@ from sslr_cli.commands import gen_data, train
 from sslr_cli.commands import interpolate, reconstruct, tsne
 from sslr_cli.commands import match, reproduce
 from sslr_cli.models.registry import GENERATORS
-from sslr_cli.commands import gen_clevr, info, iou
-from sslr_cli.commands import export, import_multi_object
+from sslr_cli.commands import info, iou
+from sslr_cli.commands import export
 
 app = typer.Typer(
     name="sslr",
@@ -25,9 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-gen_data.app.command("clevr")(gen_clevr.clevr)
-gen_data.app.command("import-multi-object")(import_multi_object.import_multi_object)
-app.add_typer(gen_data.app, name="gen-data", help="Generate datasets (HDF5): circles, isocircles, clevr.")
+app.add_typer(gen_data.app, name="gen-data")  # its subcommands: gen_data.GEN_DATA
 app.command("train", help=f"Train {' or '.join(s.label for s in GENERATORS.values())} (reconstruction or set matching) into a run directory.")(train.train_command)
 app.command("reconstruct", help="Table 1 (complete disentanglement), ARI, MSE and Fig. 3/8 for reconstruction checkpoints.")(reconstruct.reconstruct_command)
 app.command("interpolate", help="Fig. 2 (--mode shift) and Fig. 4 (--mode latent): responsibility and latent interpolation.")(interpolate.interpolate_command)

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import one_line_error, run, tiny_run
 from sslr_cli.data.circles import CircleSpec, circles_chunks, generate_circles, generate_isocircles, isocircles_chunks
-from sslr_cli.data.store import SceneArrays, concat_scenes, open_scenes, write_scene_blocks, write_scenes
+from sslr_cli.data.scenes import SceneArrays, concat_scenes
+from sslr_cli.data.store import open_scenes, write_scene_blocks, write_scenes
 from sslr_cli.engine.checkpoint import save_checkpoint
 from sslr_cli.errors import SSLRError
 from sslr_cli.models import SetAutoencoder

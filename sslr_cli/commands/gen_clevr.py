@@ -1,6 +1,6 @@
 """`sslr gen-data clevr`: render CLEVR-style scenes, or import a real CLEVR_v1.0 folder (--from).
 
-``cli.py`` adds ``clevr`` to ``gen_data.app``, beside circles and isocircles."""
+``gen_data.py`` lists it in ``GEN_DATA``, beside circles and isocircles; its help line is its kind's."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
-from sslr_cli.commands.gen_data import OUT_ARG, dataset_summary
+from sslr_cli.commands.gen_common import OUT_ARG, dataset_summary
 from sslr_cli.atomic import check_output
 from sslr_cli.errors import SSLRError
 
@@ -79,7 +79,7 @@ def clevr(
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """CLEVR-style scenes (Sec. 4.2): 3-10 shaded objects on a ground plane, with foreground, masks and boxes."""
+    """Options -> ``generate_clevr`` or ``import_clevr`` -> the file (the help line: ``data/clevr.py`` ``CLEVR``)."""
     from sslr_cli.data.clevr import ClevrSpec, generate_clevr
     from sslr_cli.data.store import write_scenes
 

@@ -33,9 +33,9 @@ def import_multi_object(
     quiet: QuietOption = False,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """DeepMind multi-object TFRecords -> HDF5 (images, instance masks, object attributes), no TensorFlow."""
+    """Options -> ``plan_import``, ``import_blocks`` -> the file (the help line: ``data/multi_object.py`` ``MULTI_OBJECT``)."""
     from sslr_cli.atomic import check_output
-    from sslr_cli.commands.gen_data import SummaryStats, dataset_summary, render_summary
+    from sslr_cli.commands.gen_common import SummaryStats, dataset_summary, render_summary
     from sslr_cli.data.multi_object import check_installed, get_dataset, import_blocks, plan_import
 
     ds = get_dataset(dataset)

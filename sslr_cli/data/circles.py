@@ -21,7 +21,8 @@ from typing import Iterator
 
 import numpy as np
 
-from sslr_cli.data.store import SceneArrays, concat_scenes
+from sslr_cli.data.dataset_kind import BASE_SCHEMA, DatasetKind
+from sslr_cli.data.scenes import SceneArrays, concat_scenes
 from sslr_cli.errors import SSLRError
 
 CIRCLE_FIELDS = ["x", "y", "radius", "color"]  # color: 0 = red, 1 = green
@@ -269,3 +270,32 @@ def generate_isocircles(n: int, count: int = 2, spec: CircleSpec | None = None, 
     (``correspondence`` is the identity, stored so readers need not assume it).
     """
     return concat_scenes(list(isocircles_chunks(n, count, spec, seed, progress)))
+
+
+def circles_with_count(n: int, count: int, seed: int, size: int) -> SceneArrays:
+    """``n`` images of exactly ``count`` circles (the learning curve's held-out images)."""
+    return generate_circles(n, CircleSpec(size=size, min_count=count, max_count=count), seed=seed)
+
+
+def circles_preset(f, task: str) -> str:
+    """``tiny``; at 128 pixels (the CLEVR presets' side) ``clevr-small`` when reconstructing."""
+    return "clevr-small" if task == "reconstruct" and f.image_size == 128 else "tiny"
+
+
+# what a pair adds: image B, its masks and objects, which object of B is object j of A, the squared moves
+PAIR_SCHEMA: dict[str, tuple[type, int]] = {
+    "images_b": (np.uint8, 4),
+    "masks_b": (np.uint8, 3),
+    "objects_b": (np.float32, 3),
+    "correspondence": (np.int16, 2),
+    "targets": (np.float32, 2),
+    "target": (np.float32, 1),
+}
+
+CIRCLES = DatasetKind(
+    "circles", "reconstruct", BASE_SCHEMA, circles_preset,
+    "The paper's Circles Dataset (Sec. 4.1): 0-10 red/green circles, radius 1-11, no same-colour overlap.",
+    heldout=circles_with_count)
+ISOCIRCLES = DatasetKind(
+    "isocircles", "match", {**BASE_SCHEMA, **PAIR_SCHEMA}, circles_preset,
+    "Set-matching pairs (Sec. 4.3): the same circles at new places; target = sum of squared moves / size^2.")

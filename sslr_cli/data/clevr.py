@@ -51,7 +51,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sslr_cli.data.store import SceneArrays
+from sslr_cli.data.dataset_kind import BASE_SCHEMA, DatasetKind
+from sslr_cli.data.scenes import SceneArrays
 from sslr_cli.errors import SSLRError
 
 SHAPES = ("cube", "sphere", "cylinder")  # CLEVR's properties.json order
@@ -600,3 +601,15 @@ def generate_clevr(n: int, spec: ClevrSpec = ClevrSpec(), seed: int = 0, progres
               "shapes": list(SHAPES), "colors": list(COLOR_NAMES), "materials": list(MATERIALS),
               "sizes": list(SIZE_NAMES)}
     return SceneArrays("clevr", arrays, CLEVR_FIELDS, params=params, seed=seed)
+
+
+def clevr_preset(f, task: str) -> str:
+    """``clevr-tiny`` for 64-pixel renders, ``clevr-small`` otherwise (``tiny`` for another task)."""
+    if task != "reconstruct":
+        return "tiny"
+    return "clevr-tiny" if f.image_size == 64 else "clevr-small"
+
+
+CLEVR = DatasetKind(
+    "clevr", "reconstruct", {**BASE_SCHEMA, "foreground": (np.uint8, 4), "boxes": (np.float32, 3)}, clevr_preset,
+    "CLEVR-style scenes (Sec. 4.2): 3-10 shaded objects on a ground plane, with foreground, masks and boxes.")

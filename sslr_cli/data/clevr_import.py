@@ -47,7 +47,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from sslr_cli.data.clevr import CLEVR_FIELDS, COLOR_NAMES, MATERIALS, SHAPES, SIZE_NAMES, boxes_from_mask
-from sslr_cli.data.store import SceneArrays
+from sslr_cli.data.scenes import SceneArrays
 from sslr_cli.errors import SSLRError
 
 MIN_REGION = 4  # pixels (at full resolution) for a mask colour to count as an object

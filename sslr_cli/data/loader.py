@@ -11,7 +11,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from sslr_cli.data.store import SceneArrays
+from sslr_cli.data.scenes import SceneArrays
 
 
 def to_float_images(images: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from sslr_cli.data.dataset_kind import BASE_SCHEMA, DatasetKind
 from sslr_cli.errors import SSLRError
 
 KIND = "multi_object"
@@ -300,7 +301,7 @@ def plan_import(path: Path, ds: MultiObjectDataset, max_objects: int | None, lim
 def import_blocks(path: Path, plan: ImportPlan, size: int, max_objects: int | None, block: int = 256,
                   progress: Callable[[int], None] | None = None) -> Iterator:
     """Pass 2: the kept scenes as ``SceneArrays`` blocks of ``block`` scenes (memory: one block)."""
-    from sslr_cli.data.store import SceneArrays
+    from sslr_cli.data.scenes import SceneArrays
 
     ds, layout = plan.dataset, plan.layout
     k_max = max(1, int(plan.counts.max()))
@@ -343,3 +344,15 @@ def get_dataset(name: str) -> MultiObjectDataset:
     if name not in DATASETS:
         raise SSLRError(f"--dataset {name!r}: choose one of {', '.join(DATASETS)}")
     return DATASETS[name]
+
+
+def multi_object_preset(f, task: str) -> str:
+    """``clevr6-paper`` for 128-pixel images (CLEVR6), ``multi-object-tiny`` otherwise (``tiny`` for another task)."""
+    if task != "reconstruct":
+        return "tiny"
+    return "clevr6-paper" if f.image_size == 128 else "multi-object-tiny"
+
+
+MULTI_OBJECT = DatasetKind(
+    KIND, "reconstruct", BASE_SCHEMA, multi_object_preset,
+    "DeepMind multi-object TFRecords -> HDF5 (images, instance masks, object attributes), no TensorFlow.")

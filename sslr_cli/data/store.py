@@ -10,6 +10,8 @@ Layout (schema version 1, see DESIGN.md):
 - pair kinds (``isocircles``) add ``images_b``, ``masks_b``, ``objects_b``, ``correspondence``
   (N, K_max) int16, ``targets`` (N, K_max) float32 raw squared distances and ``target`` (N,) float32
 - file attributes: ``kind``, ``schema_version``, ``seed``, ``params`` (JSON of the generator settings)
+
+Each kind's arrays (name, dtype, rank) are its ``DatasetKind.schema`` in ``data/registry.py`` ``DATASETS``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -25,65 +27,14 @@ import h5py
 import numpy as np
 
 from sslr_cli.atomic import atomic_path
+from sslr_cli.data.registry import DATASETS
+from sslr_cli.data.scenes import SceneArrays
 from sslr_cli.errors import SSLRError
 
 SCHEMA_VERSION = 1
 
-# name -> (dtype, rank) of every dataset a kind must have. Shapes are cross-checked in validate().
-_BASE = {
-    "images": (np.uint8, 4),
-    "masks": (np.uint8, 3),
-    "objects": (np.float32, 3),
-    "counts": (np.int16, 1),
-}
-_PAIR = {
-    "images_b": (np.uint8, 4),
-    "masks_b": (np.uint8, 3),
-    "objects_b": (np.float32, 3),
-    "correspondence": (np.int16, 2),
-    "targets": (np.float32, 2),
-    "target": (np.float32, 1),
-}
-KIND_SCHEMAS: dict[str, dict[str, tuple[type, int]]] = {
-    "circles": dict(_BASE),
-    "isocircles": {**_BASE, **_PAIR},
-    "clevr": {**_BASE, "foreground": (np.uint8, 4), "boxes": (np.float32, 3)},
-    # DeepMind's multi-object datasets (data/multi_object.py, `sslr gen-data import-multi-object`)
-    "multi_object": dict(_BASE),
-}
-
-
-def register_kind(kind: str, schema: dict[str, tuple[type, int]]) -> None:
-    """Add a scene kind (used by generators that live in their own module)."""
-    KIND_SCHEMAS[kind] = dict(schema)
-
-
-@dataclass
-class SceneArrays:
-    """In-memory scenes of one kind, exactly the arrays that go into / come out of a file."""
-
-    kind: str
-    arrays: dict[str, np.ndarray]
-    fields: list[str]
-    params: dict = field(default_factory=dict)
-    seed: int | None = None
-
-    def __len__(self) -> int:
-        return int(self.arrays["images"].shape[0])
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.arrays[name]
-
-
 WRITE_BLOCK = 1024  # samples per slab written to each dataset in turn: fixed, so the file's layout never
 # depends on how the samples arrived (in one array or in generated chunks of any size)
-
-
-def concat_scenes(parts: list[SceneArrays]) -> SceneArrays:
-    """Blocks of scenes (as the chunked generators yield them) as one ``SceneArrays``."""
-    first = parts[0]
-    arrays = {k: np.concatenate([p.arrays[k] for p in parts]) if len(parts) > 1 else first.arrays[k] for k in first.arrays}
-    return SceneArrays(first.kind, arrays, first.fields, first.params, first.seed)
 
 
 def write_scenes(path: str | os.PathLike, scenes: SceneArrays, force: bool = False) -> Path:
@@ -107,9 +58,9 @@ def _write_blocks(f: h5py.File, n: int, blocks: Iterable[SceneArrays], name_for_
     written = 0
 
     def create(first: SceneArrays) -> None:
-        schema = KIND_SCHEMAS.get(first.kind)
-        if schema is None:
+        if first.kind not in DATASETS:
             raise SSLRError(f"unknown scene kind {first.kind!r}")
+        schema = DATASETS[first.kind].schema
         missing = [k for k in schema if k not in first.arrays]
         if missing:
             raise ValueError(f"scenes of kind {first.kind} lack arrays {missing}")
@@ -336,9 +287,9 @@ def _validate(path: Path, f: h5py.File, kinds: tuple[str, ...] | None) -> SceneF
         version = version.item()
     if not isinstance(version, (int, np.integer)) or isinstance(version, bool) or int(version) != SCHEMA_VERSION:
         raise SSLRError(f"{path}: unknown schema version {version!r} (this sslr reads version {SCHEMA_VERSION})")
-    schema = KIND_SCHEMAS.get(kind)
-    if schema is None:
+    if kind not in DATASETS:
         raise SSLRError(f"{path}: unknown dataset kind {kind!r}")
+    schema = DATASETS[kind].schema
     if kinds is not None and kind not in kinds:
         raise SSLRError(f"{path}: is a {kind!r} dataset, this command needs {' or '.join(repr(k) for k in kinds)}")
     for name, (dtype, rank) in schema.items():

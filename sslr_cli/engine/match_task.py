@@ -37,6 +37,7 @@ from torch import nn
 
 from sslr_cli.config import REFERENCE_BATCH, MatchSettings, RunConfig, parse_key_values
 from sslr_cli.data.loader import to_float_images
+from sslr_cli.data.registry import kinds_for
 from sslr_cli.errors import SSLRError
 
 __all__ = ["MatchSettings", "MatchingTask", "configure_matching", "parse_extra", "recon_error", "REFERENCE_BATCH"]
@@ -76,7 +77,11 @@ def configure_matching(cfg: RunConfig, *, lr_given: bool, weight_decay_given: bo
 @dataclass
 class MatchingTask:
     name: str = "match"
-    kinds: tuple[str, ...] = ("isocircles",)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The dataset kinds it trains on: those of ``data/registry.py`` that serve this task."""
+        return kinds_for(self.name)
 
     def arrays(self, cfg: RunConfig) -> tuple[str, ...]:
         return ("images", "images_b", "target")

@@ -11,6 +11,7 @@ from torch import nn
 
 from sslr_cli.config import RunConfig
 from sslr_cli.data.loader import to_float_images
+from sslr_cli.data.registry import kinds_for
 from sslr_cli.models.autoencoder import SetAutoencoder
 
 
@@ -29,7 +30,11 @@ def reconstruction_loss(image: torch.Tensor, target: torch.Tensor, kind: str) ->
 @dataclass
 class ReconstructionTask:
     name: str = "reconstruct"
-    kinds: tuple[str, ...] = ("circles", "clevr", "multi_object")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The dataset kinds it trains on: those of ``data/registry.py`` that serve this task."""
+        return kinds_for(self.name)
 
     def arrays(self, cfg: RunConfig) -> tuple[str, ...]:
         target = cfg.train.target

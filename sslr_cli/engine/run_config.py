@@ -35,15 +35,13 @@ SECTIONS = ("model", "train", "generator", "match")
 
 
 def default_preset(data: str | Path, task: str) -> str:
-    """The preset a dataset calls for when none is given: its image size picks circles or CLEVR."""
+    """The preset a dataset calls for when none is given: its kind's answer (``DatasetKind.default_preset``,
+    from the file's attributes, its image size say)."""
+    from sslr_cli.data.registry import DATASETS
     from sslr_cli.data.store import open_scenes
 
-    f = open_scenes(data)
-    if f.kind == "multi_object" and task == "reconstruct":  # DeepMind's multi-object datasets (import-multi-object)
-        return "clevr6-paper" if f.image_size == 128 else "multi-object-tiny"
-    if (f.image_size == 128 or f.kind == "clevr") and task == "reconstruct":
-        return "clevr-tiny" if f.image_size == 64 else "clevr-small"
-    return "tiny"
+    f = open_scenes(data)  # a kind not in DATASETS is refused here
+    return DATASETS[f.kind].default_preset(f, task)
 
 
 def parse_settings(items: Sequence[str] | Mapping[str, str] | None, option: str = "--set") -> dict[str, str]:

@@ -21,7 +21,7 @@ __all__ = ["Task", "TASKS", "get_task", "reconstruction_loss"]
 
 class Task(Protocol):
     name: str
-    kinds: tuple[str, ...]  # dataset kinds it trains on
+    kinds: tuple[str, ...]  # dataset kinds it trains on (``data/registry.kinds_for(name)``)
 
     def arrays(self, cfg: RunConfig) -> tuple[str, ...]: ...
 

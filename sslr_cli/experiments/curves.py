@@ -8,10 +8,10 @@ one ``{"kind": "eval", ...}`` line goes to metrics.jsonl. The measurement runs b
 steps, outside the step timer: it counts towards neither ``elapsed_s`` nor ``--max-minutes``, and the
 training RNG is restored afterwards, so a run with evaluation trains exactly as one without.
 
-The held-out set is made in memory from fixed seeds (count k: ``generate_circles(n, count k,
-seed=1000 + k)``, the files ``studies/cpu-presets/claim.py`` makes), so every run with the same
-``--eval-images`` is measured on the same images and their curves compare; ``--eval-data`` takes
-circles files instead.
+The held-out set is made in memory from fixed seeds by the dataset kind's ``DatasetKind.heldout``
+(``data/registry.py``; circles, count k: ``generate_circles(n, count k, seed=1000 + k)``, the files
+``studies/cpu-presets/claim.py`` makes), so every run with the same ``--eval-images`` is measured on the
+same images and their curves compare; ``--eval-data`` takes files of that kind instead.
 
 Afterwards (``sslr reconstruct --curve RUN...``): ``load_curve`` reads the eval lines of a run's
 metrics.jsonl, or a ``claim.py`` / ``sweep.py`` log (studies/cpu-presets) (JSON lines with
@@ -48,7 +48,7 @@ EVAL_BATCH = 100  # images per forward pass (as `sslr reconstruct`)
 
 @dataclass
 class HeldOut:
-    """Held-out circles images (uint8 N x H x W x 3) with their counts and instance masks."""
+    """Held-out images (uint8 N x H x W x 3) with their counts and instance masks."""
 
     images: torch.Tensor
     counts: np.ndarray
@@ -59,25 +59,26 @@ class HeldOut:
         return len(self.counts)
 
 
-def generated_heldout(n_per_count: int, image_size: int = 64) -> HeldOut:
-    """``n_per_count`` images with exactly k circles for k = 1..5, from the fixed seeds 1000 + k."""
-    from sslr_cli.data.circles import CircleSpec, generate_circles
+def generated_heldout(n_per_count: int, image_size: int = 64, kind: str = "circles") -> HeldOut:
+    """``n_per_count`` images with exactly k objects for k = 1..5, from the fixed seeds 1000 + k (the kind's
+    ``DatasetKind.heldout``)."""
+    from sslr_cli.data.registry import DATASETS
 
-    parts = [generate_circles(n_per_count, CircleSpec(size=image_size, min_count=k, max_count=k), seed=EVAL_SEED + k)
-             for k in EVAL_COUNTS]
+    draw = DATASETS[kind].heldout
+    parts = [draw(n_per_count, k, EVAL_SEED + k, image_size) for k in EVAL_COUNTS]
     return HeldOut(torch.from_numpy(np.ascontiguousarray(np.concatenate([p["images"] for p in parts]))),
                    np.concatenate([p["counts"] for p in parts]).astype(np.int64),
                    np.concatenate([p["masks"] for p in parts]),
                    f"generated: {n_per_count} images per count 1..5, seeds {EVAL_SEED}+k")
 
 
-def heldout_from_files(paths: tuple[str, ...] | list[str], image_size: int) -> HeldOut:
-    """Held-out images from circles files (with counts and masks), concatenated."""
+def heldout_from_files(paths: tuple[str, ...] | list[str], image_size: int, kind: str = "circles") -> HeldOut:
+    """Held-out images from files of ``kind`` (with counts and masks), concatenated."""
     from sslr_cli.data.store import open_scenes
 
     parts = []
     for p in paths:
-        f = open_scenes(p, ("circles",))
+        f = open_scenes(p, (kind,))
         if f.image_size != image_size:
             raise SSLRError(f"--eval-data {p}: images are {f.image_size}px, the model's {image_size}px")
         if not {"counts", "masks"} <= set(f.names):
@@ -91,17 +92,20 @@ def heldout_from_files(paths: tuple[str, ...] | list[str], image_size: int) -> H
 
 
 def heldout_for(cfg: RunConfig, data: str | Path) -> HeldOut:
-    """The held-out set of a run, after checking that Table 1 means something for it."""
+    """The held-out set of a run, after checking that Table 1 means something for it: a reconstruction run on
+    a kind with held-out scenes (``DatasetKind.heldout``)."""
+    from sslr_cli.data.registry import DATASETS, with_heldout
     from sslr_cli.data.store import open_scenes
 
+    runs = f"--eval-every: measures Table 1 of {' or '.join(with_heldout())} reconstruction runs"
     if cfg.train.task != "reconstruct":
-        raise SSLRError(f"--eval-every: measures Table 1 of circles reconstruction runs; this run is --task {cfg.train.task}")
+        raise SSLRError(f"{runs}; this run is --task {cfg.train.task}")
     kind = open_scenes(data).kind
-    if kind != "circles":
-        raise SSLRError(f"--eval-every: measures Table 1 of circles reconstruction runs; {data} holds {kind} scenes")
+    if DATASETS[kind].heldout is None:
+        raise SSLRError(f"{runs}; {data} holds {kind} scenes")
     if cfg.train.eval_data:
-        return heldout_from_files(cfg.train.eval_data, cfg.model.image_size)
-    return generated_heldout(cfg.train.eval_images, cfg.model.image_size)
+        return heldout_from_files(cfg.train.eval_data, cfg.model.image_size, kind)
+    return generated_heldout(cfg.train.eval_images, cfg.model.image_size, kind)
 
 
 def measure(model: torch.nn.Module, heldout: HeldOut, r: int | None = None, device: torch.device | str = "cpu",

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sslr_cli.data.loader import scene_tensors
+from sslr_cli.data.registry import kinds_for
 from sslr_cli.data.store import open_scenes
 from sslr_cli.errors import SSLRError
 
@@ -34,7 +35,7 @@ def load_labelled_images(paths: list[Path], image_size: int, limit: int | None =
 
     Fails naming the file when its images are not ``image_size`` pixels or it has none at all.
     """
-    files = [open_scenes(p, ("circles", "clevr", "multi_object")) for p in paths]
+    files = [open_scenes(p, kinds_for("reconstruct")) for p in paths]
     for f in files:
         if f.image_size != image_size:
             raise SSLRError(f"--data {f.path}: images are {f.image_size}px, the checkpoints expect {image_size}px")
@@ -50,7 +51,7 @@ def load_labelled_images(paths: list[Path], image_size: int, limit: int | None =
 def load_match_pairs(path: Path, limit: int | None = None) -> tuple[dict[str, torch.Tensor], int]:
     """(pairs: images, images_b, target tensors; image size) of an iso-circles file."""
     names = ("images", "images_b", "target")
-    scene_file = open_scenes(path, ("isocircles",))
+    scene_file = open_scenes(path, kinds_for("match"))
     return scene_tensors(scene_file.load(list(names), limit=limit), names), scene_file.image_size
 
 

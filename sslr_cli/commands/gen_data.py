@@ -13,8 +13,6 @@ import typer
 from sslr_cli.commands import gen_circles, gen_clevr, import_multi_object
 from sslr_cli.data.registry import DATASETS
 
-HELP = "Generate datasets (HDF5): circles, isocircles, clevr."
-
 # subcommand -> (the dataset kind it makes, its Typer function), in the order `sslr gen-data --help` lists them
 GEN_DATA: dict[str, tuple[str, Callable]] = {
     "circles": ("circles", gen_circles.circles),
@@ -26,8 +24,9 @@ GEN_DATA: dict[str, tuple[str, Callable]] = {
 
 def gen_data_app(commands: dict[str, tuple[str, Callable]] | None = None) -> typer.Typer:
     """The `sslr gen-data` group of ``commands`` (default: ``GEN_DATA``), each with its kind's help line."""
-    group = typer.Typer(help=HELP, no_args_is_help=True)
-    for name, (kind, command) in (GEN_DATA if commands is None else commands).items():
+    commands = GEN_DATA if commands is None else commands
+    group = typer.Typer(help=f"Generate datasets (HDF5): {', '.join(commands)}.", no_args_is_help=True)
+    for name, (kind, command) in commands.items():
         group.command(name, help=DATASETS[kind].help)(command)
     return group
 

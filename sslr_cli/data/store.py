@@ -1,6 +1,6 @@
 """The HDF5 dataset store: one schema for every scene kind, validated on open, written atomically.
 
-Layout (schema version 1, see DESIGN.md):
+Layout (schema version 1):
 
 - ``images``  uint8 (N, H, W, 3), chunked per sample, gzip-compressed
 - ``masks``   uint8 (N, H, W) instance ids, 0 = background, i = object i (1-based, in ``objects`` order)

@@ -154,7 +154,7 @@ def run_tsne(model, label: str, checkpoint: str, generator: str, circles: np.nda
 
 
 def write_embeddings(path: str | Path, result: TsneResult, grid_params: dict, force: bool = False) -> Path:
-    """The embeddings file (DESIGN.md): ``sets`` (N, |S|, D), ``embedding`` (N, E) = z, plus the chosen
+    """The embeddings file: ``sets`` (N, |S|, D), ``embedding`` (N, E) = z, plus the chosen
     elements, their t-SNE coordinates and the circles; attributes name the checkpoint. Atomic.
 
     SSLR-MLP has no H_embed: its ``embedding`` is (N, 0) and the attribute ``embedding_source`` says so.

@@ -19,8 +19,8 @@ from sslr_cli.cli import app
 from sslr_cli.config import PRESETS
 from sslr_cli.errors import SSLRError
 from sslr_cli.reproduce import runner as runner_mod
+from sslr_cli.reproduce.blocks import fmt
 from sslr_cli.reproduce.plan import SCALES, build_plan, get_scale, parse_only
-from sslr_cli.reproduce.report import fmt
 
 ROOT = Path(__file__).resolve().parent.parent
 cli = CliRunner()
@@ -252,7 +252,7 @@ def test_piped_progress_is_one_line_per_event(capsys):
 
 
 def test_curve_table_lists_each_seed_and_their_mean_per_step():
-    from sslr_cli.reproduce.report import curve_blocks, curve_results
+    from sslr_cli.reproduce.experiments.learning_curves import curve_blocks, curve_results
 
     def run(seed, rates):
         return {"label": f"SRN seed-{seed}", "source": f"o/runs/circles-srn/seed-{seed}/metrics.jsonl", "generator": "srn",
@@ -295,7 +295,7 @@ def test_report_wall_time_counts_side_by_side_stages_once():
 
 def test_report_table3_has_both_l2_columns():
     """The paper's L2 is on the per-pair scale, the reference code logs the per-batch sum: the report shows both."""
-    from sslr_cli.reproduce.report import table3_blocks, table3_results
+    from sslr_cli.reproduce.experiments.table3_matching import table3_blocks, table3_results
 
     stat = lambda m, s: {"mean": m, "std": s}  # noqa: E731
     data = {"pairs": 4000, "rows": [{"model": "SSLR-SRN", "runs": 3, "relative_error": stat(50.0, 2.0),

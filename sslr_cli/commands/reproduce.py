@@ -12,12 +12,13 @@ import typer
 
 from sslr_cli.commands.common import DeviceOption, err, user_errors
 from sslr_cli.errors import SSLRError
+from sslr_cli.reproduce.experiments import groups
 
 
 def reproduce_command(
     out_dir: Path = typer.Argument(..., help="Folder for data, runs, figures and the report (reused: the run continues there).", file_okay=False),
     scale: str = typer.Option("demo", "--scale", "-s", help="demo (minutes), tiny (about 1.5 hours), small (hours) on a CPU; paper (the paper's settings, a GPU)."),
-    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated subset of table1,figures,table3,table2 (plus the stages they need)."),
+    only: Optional[str] = typer.Option(None, "--only", help=f"Comma-separated subset of {','.join(groups())} (plus the stages they need)."),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Training seeds per model for Table 1 and Table 3 (default: the scale's)."),
     device: DeviceOption = "auto",
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Training stages side by side, one process each (default: 2 on a CPU scale with 2+ cores, else 1)."),

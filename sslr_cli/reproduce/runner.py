@@ -22,7 +22,7 @@ from typing import Callable
 
 from sslr_cli.atomic import atomic_path
 from sslr_cli.errors import SSLRError
-from sslr_cli.reproduce.plan import Stage
+from sslr_cli.reproduce.stage import Stage
 
 MANIFEST = "manifest.json"
 

@@ -1,0 +1,67 @@
+"""What an experiment builds its stages from: ``PlanContext``.
+
+``build_plan`` makes one per plan and hands it to each experiment of the registry in order. Besides the
+settings of the command line (scale, OUT, seeds, device) it carries what earlier experiments made that
+later ones build on: ``runs``, training stages by family, one per seed (``runs["circles-srn"][0]`` is the
+circles SSLR-SRN of seed 0, which the figures and Table 3's r + init start from).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sslr_cli.errors import SSLRError
+from sslr_cli.reproduce.estimates import EVAL_IMAGE_SECONDS, STEP_SECONDS
+from sslr_cli.reproduce.scale import Scale
+from sslr_cli.reproduce.stage import Stage
+
+
+@dataclass
+class PlanContext:
+    scale: Scale
+    out: str  # OUT as the command lines write it, without a trailing slash
+    seeds: int  # training seeds per model: --seeds, else the scale's
+    seeds_given: bool  # --seeds was given: it then overrides an experiment's own default (seeds_or)
+    device: str = "auto"
+    runs: dict[str, list[Stage]] = field(default_factory=dict)  # family -> its training stage per seed
+
+    @classmethod
+    def create(cls, scale: Scale, out: str | Path, seeds: int | None, device: str) -> "PlanContext":
+        n_seeds = scale.seeds if seeds is None else seeds
+        if n_seeds < 1:
+            raise SSLRError(f"--seeds {n_seeds}: must be >= 1")
+        return cls(scale, str(out).rstrip("/") or ".", n_seeds, seeds is not None, device)
+
+    def p(self, rel: str) -> str:
+        """A path under OUT, as the command lines write it."""
+        return f"{self.out}/{rel}"
+
+    @property
+    def device_args(self) -> tuple[str, ...]:
+        """``--device`` for the commands that load models (nothing for auto)."""
+        return () if self.device == "auto" else ("--device", self.device)
+
+    def seeds_or(self, default: int | None) -> int:
+        """Seeds for an experiment with a default of its own (Table 3's ``match_seeds``): --seeds wins."""
+        return self.seeds if self.seeds_given or default is None else default
+
+    def step_seconds(self, preset: str, model: str) -> float | None:
+        """Estimated seconds per optimizer step of ``model`` at ``preset`` (None: not measured)."""
+        return STEP_SECONDS.get((preset, model))
+
+    def eval_image_seconds(self, preset: str, model: str) -> float | None:
+        """Estimated seconds per image of a measurement while training (None: not measured)."""
+        return EVAL_IMAGE_SECONDS.get((preset, model))
+
+    def train(self, name: str, group: str, title: str, data: str, run: str, preset: str, generator: str,
+              steps: int, seed: int, extra: tuple[str, ...] = (), needs: tuple[str, ...] = (),
+              settings: dict | None = None, est_key: tuple[str, str] | None = None) -> Stage:
+        """A training stage: one `sslr train` into ``run`` (its best.pt and last.pt), the scale's extra
+        options and the device appended; ``est_key`` = (preset, model) of its step time when not these."""
+        argv = ("train", data, "--preset", preset, "--generator", generator, "--out", run,
+                "--max-steps", str(steps), "--seed", str(seed), *extra, *self.scale.extra_train, *self.device_args)
+        per = self.step_seconds(*(est_key or (preset, generator)))
+        return Stage(name, group, "train", title, (argv,), (f"{run}/best.pt", f"{run}/last.pt"), needs,
+                     {"preset": preset, "generator": generator, "steps": steps, "seed": seed, **(settings or {})},
+                     parallel=True, est_seconds=None if per is None else per * steps)

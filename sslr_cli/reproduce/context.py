@@ -24,14 +24,17 @@ class PlanContext:
     seeds: int  # training seeds per model: --seeds, else the scale's
     seeds_given: bool  # --seeds was given: it then overrides an experiment's own default (seeds_or)
     device: str = "auto"
+    clevr: str | None = None  # --clevr: a CLEVR_v1.0-layout folder Table 2 imports (None: rendered scenes)
+    gpu: str | None = None  # estimate training times for this GPU (measured step times), not the CPU
     runs: dict[str, list[Stage]] = field(default_factory=dict)  # family -> its training stage per seed
 
     @classmethod
-    def create(cls, scale: Scale, out: str | Path, seeds: int | None, device: str) -> "PlanContext":
+    def create(cls, scale: Scale, out: str | Path, seeds: int | None, device: str, clevr: str | None = None,
+               gpu: str | None = None) -> "PlanContext":
         n_seeds = scale.seeds if seeds is None else seeds
         if n_seeds < 1:
             raise SSLRError(f"--seeds {n_seeds}: must be >= 1")
-        return cls(scale, str(out).rstrip("/") or ".", n_seeds, seeds is not None, device)
+        return cls(scale, str(out).rstrip("/") or ".", n_seeds, seeds is not None, device, clevr, gpu)
 
     def p(self, rel: str) -> str:
         """A path under OUT, as the command lines write it."""
@@ -47,21 +50,42 @@ class PlanContext:
         return self.seeds if self.seeds_given or default is None else default
 
     def step_seconds(self, preset: str, model: str) -> float | None:
-        """Estimated seconds per optimizer step of ``model`` at ``preset`` (None: not measured)."""
+        """Estimated single-thread CPU seconds per optimizer step of ``model`` at ``preset`` (None: not measured)."""
         return STEP_SECONDS.get((preset, model))
 
     def eval_image_seconds(self, preset: str, model: str) -> float | None:
-        """Estimated seconds per image of a measurement while training (None: not measured)."""
-        return EVAL_IMAGE_SECONDS.get((preset, model))
+        """Estimated seconds per image of a measurement while training (None: not measured; on a GPU always)."""
+        return None if self.gpu else EVAL_IMAGE_SECONDS.get((preset, model))
+
+    def train_seconds(self, preset: str, model: str, steps: int, images: int | None) -> float | None:
+        """Estimated seconds of a training of ``steps`` steps: CPU step times, or with ``gpu`` the measured
+        GPU step times at the preset's precision and r schedule (its r switch after ``late_epoch`` epochs of
+        ``images`` images)."""
+        if not self.gpu:
+            per = self.step_seconds(preset, model)
+            return None if per is None else per * steps
+        from sslr_cli.config import PRESETS
+        from sslr_cli.reproduce.gpu_times import gpu_train_seconds
+
+        if preset not in PRESETS:
+            return None
+        cfg = PRESETS[preset]
+        late_step = None
+        if images and cfg.train.late_epoch >= 0:
+            late_step = cfg.train.late_epoch * -(-images // cfg.train.batch_size)
+        return gpu_train_seconds(self.gpu, preset, "srn" if model == "srn-ri" else model, steps, cfg.train.precision,
+                                 cfg.model.inner_steps, cfg.train.late_inner_steps, late_step)
 
     def train(self, name: str, group: str, title: str, data: str, run: str, preset: str, generator: str,
               steps: int, seed: int, extra: tuple[str, ...] = (), needs: tuple[str, ...] = (),
-              settings: dict | None = None, est_key: tuple[str, str] | None = None) -> Stage:
+              settings: dict | None = None, est_key: tuple[str, str] | None = None,
+              images: int | None = None) -> Stage:
         """A training stage: one `sslr train` into ``run`` (its best.pt and last.pt), the scale's extra
-        options and the device appended; ``est_key`` = (preset, model) of its step time when not these."""
+        options and the device appended; ``est_key`` = (preset, model) of its step time when not these;
+        ``images`` per epoch (where the preset's r switch depends on it)."""
         argv = ("train", data, "--preset", preset, "--generator", generator, "--out", run,
                 "--max-steps", str(steps), "--seed", str(seed), *extra, *self.scale.extra_train, *self.device_args)
-        per = self.step_seconds(*(est_key or (preset, generator)))
+        est = self.train_seconds(*(est_key or (preset, generator)), steps, images)
         return Stage(name, group, "train", title, (argv,), (f"{run}/best.pt", f"{run}/last.pt"), needs,
                      {"preset": preset, "generator": generator, "steps": steps, "seed": seed, **(settings or {})},
-                     parallel=True, est_seconds=None if per is None else per * steps)
+                     parallel=True, est_seconds=est)

@@ -41,7 +41,8 @@ def stages(ctx: PlanContext) -> list[Stage]:
                 f"train-{gen}-s{seed}", GROUP, f"SSLR-{gen.upper()} on circles, seed {seed}",
                 p("data/circles-train.h5"), p(f"runs/circles-{gen}/seed-{seed}"), scale.preset, gen, scale.steps[gen],
                 seed, (*held_out, *curve), ("data-circles",),
-                {"train_images": scale.n_train, "val_fraction": scale.val_fraction, **curve_settings})
+                {"train_images": scale.n_train, "val_fraction": scale.val_fraction, **curve_settings},
+                images=round(scale.n_train * (1 - scale.val_fraction)))
             if curve_seconds is not None and stage.est_seconds is not None:  # the measurements take time too
                 stage = replace(stage, est_seconds=stage.est_seconds + curve_seconds)
             runs[gen].append(stage)

@@ -21,14 +21,19 @@ def stages(ctx: PlanContext) -> list[Stage]:
     if not scale.clevr_preset:
         return []
     size = str(scale.clevr_size)
-    plan = [Stage(
-        "data-clevr", GROUP, "data", f"CLEVR-style scenes (rendered, {size}x{size})",
-        (("gen-data", "clevr", p("data/clevr-train.h5"), "--n", str(scale.n_clevr_train), "--size", size, "--seed", "1",
-          "--force", "-q"),
-         ("gen-data", "clevr", p("data/clevr-val.h5"), "--n", str(scale.n_clevr_val), "--size", size, "--seed", "2",
-          "--force", "-q")),
-        (p("data/clevr-train.h5"), p("data/clevr-val.h5")), (), {"train_images": scale.n_clevr_train,
-                                                                 "val_images": scale.n_clevr_val})]
+    if ctx.clevr:  # the real CLEVR: the first n images of its train and val splits, at the scale's side
+        made = tuple(("gen-data", "clevr", p(f"data/clevr-{split}.h5"), "--from", ctx.clevr, "--split", split,
+                      "--limit", str(n), "--size", size, "--force", "-q")
+                     for split, n in (("train", scale.n_clevr_train), ("val", scale.n_clevr_val)))
+        title, source = f"CLEVR images (imported from {ctx.clevr}, {size}x{size})", f"CLEVR ({ctx.clevr})"
+    else:
+        made = (("gen-data", "clevr", p("data/clevr-train.h5"), "--n", str(scale.n_clevr_train), "--size", size,
+                 "--seed", "1", "--force", "-q"),
+                ("gen-data", "clevr", p("data/clevr-val.h5"), "--n", str(scale.n_clevr_val), "--size", size,
+                 "--seed", "2", "--force", "-q"))
+        title, source = f"CLEVR-style scenes (rendered, {size}x{size})", "rendered"
+    plan = [Stage("data-clevr", GROUP, "data", title, made, (p("data/clevr-train.h5"), p("data/clevr-val.h5")), (),
+                  {"train_images": scale.n_clevr_train, "val_images": scale.n_clevr_val, "source": source})]
     trainings = [ctx.train(f"clevr-{gen}", GROUP, f"SSLR-{gen.upper()} on CLEVR", p("data/clevr-train.h5"),
                            p(f"runs/clevr-{gen}"), scale.clevr_preset, gen, scale.clevr_steps[gen], 0,
                            ("--val-fraction", "0"), ("data-clevr",))

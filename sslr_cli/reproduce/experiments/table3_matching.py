@@ -1,5 +1,6 @@
 """Table 3, set matching on pairs of circle images: the naive CNN, SSLR-MLP, SSLR-SRN and SSLR-SRN (r + init)
-per seed (`sslr train --task match`), measured by `sslr match`. r + init starts from the circles SSLR-SRN."""
+per seed (`sslr train --task match`), measured by `sslr match`. r + init of seed s starts from the circles SSLR-SRN
+of seed s (of seed 0 at scales that train fewer circles seeds than matching seeds)."""
 
 from __future__ import annotations
 
@@ -23,19 +24,22 @@ def stages(ctx: PlanContext) -> list[Stage]:
          ("gen-data", "isocircles", p("data/iso-test.h5"), "--n", str(scale.n_iso_test), "--seed", "2", "--force", "-q")),
         (p("data/iso-train.h5"), p("data/iso-test.h5")), (), {"train_pairs": scale.n_iso_train,
                                                               "test_pairs": scale.n_iso_test})]
-    init = ctx.runs["circles-srn"][0]  # SSLR-SRN (r + init) starts from the circles SRN of seed 0
+    circles = ctx.runs["circles-srn"]
     trainings = []
     for seed in range(ctx.seeds_or(scale.match_seeds)):
         for model in MODELS:
             extra = ("--task", "match")
             needs = ("data-iso",)
-            if model == "srn-ri":  # SSLR-SRN (r + init): reconstruction loss, weights from the circles SRN
+            settings = {"task": "match"}
+            if model == "srn-ri":  # SSLR-SRN (r + init): reconstruction loss, weights from the circles SRN of the
+                init = circles[seed] if seed < len(circles) else circles[0]  # same seed (seed 0 where it has none)
                 extra += ("--recon-weight", "1", "--init", f"{init.run_dir}/best.pt")
                 needs += (init.name,)
+                settings["init"] = init.name
             trainings.append(ctx.train(
                 f"match-{model}-s{seed}", GROUP, f"Set matching, {model.upper()}, seed {seed}", p("data/iso-train.h5"),
                 p(f"runs/match-{model}/seed-{seed}"), scale.preset, "srn" if model == "srn-ri" else model,
-                scale.match_steps[model], seed, extra, needs, {"task": "match"},
+                scale.match_steps[model], seed, extra, needs, settings,
                 est_key=(f"match-{scale.preset}", model)))
     plan += trainings
     plan.append(Stage(

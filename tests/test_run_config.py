@@ -67,12 +67,26 @@ def test_bad_settings_are_one_line_errors(circles_file, setting, fragment):
 def test_resume_keeps_the_checkpoints_config_but_for_the_allowed_fields():
     saved = tiny_run("srn", epochs=2)
     checkpoint = {"config": saved.to_dict()}
-    cfg = resumed_config(checkpoint, {"train.epochs": 5, "train.lr": 9.0, "model.set_size": 7, "max_steps": 3})
+    cfg, refused = resumed_config(checkpoint, {"train.epochs": 5, "train.lr": 9.0, "model.set_size": 7, "max_steps": 3,
+                                               "train.seed": saved.train.seed, "preset": saved.preset})
     assert cfg.train.epochs == 5 and cfg.train.max_steps == 3
     assert cfg.train.lr == saved.train.lr and cfg.model == saved.model
     assert "lr" not in RESUME_OVERRIDES
+    # what it cannot honour, in key order, as (given, the run's); the run's own values are no change
+    assert refused == {"model.set_size": (7, saved.model.set_size), "train.lr": (9.0, saved.train.lr)}
     assert build_run_config(None, overrides={"train.epochs": 5}, resume_from=checkpoint) == cfg.with_overrides(
         train={"max_steps": saved.train.max_steps})
+
+
+def test_resume_refuses_a_changed_setting_naming_the_option_and_the_run():
+    saved = tiny_run("srn", epochs=2)
+    checkpoint = {"config": saved.to_dict()}
+    with pytest.raises(SSLRError, match=r"^--set-size 7: the run in runs/x was trained with "
+                                        rf"{saved.model.set_size}; --resume continues it as it was"):
+        build_run_config(None, overrides={"model.set_size": 7, "train.lr": 9.0}, resume_from=checkpoint,
+                         run_dir="runs/x")
+    with pytest.raises(SSLRError, match=rf"^--preset other: the run was trained with {saved.preset};"):
+        build_run_config(None, overrides={"preset": "other"}, resume_from=checkpoint)
 
 
 def test_r_has_one_schedule():

@@ -288,8 +288,10 @@ def train(
     """Train ``cfg`` on ``data`` into ``out_dir``. ``on_progress`` gets a dict after every step.
 
     ``init``: a checkpoint whose weights initialise the model (matching weights that fit).
-    ``resume_overrides``: training fields a resumed run may change (``epochs``, ``max_minutes``,
-    ``max_steps``, ``compile``); the time budget counts the time of this call only, the step budget the whole run.
+    ``resume_overrides``: what the command line gave, ``{"section.field": value}`` (and ``"preset"``): a resumed
+    run may change the training fields of ``RESUME_OVERRIDES`` (``epochs``, ``max_minutes``, ``max_steps``,
+    ``compile``, ...), another given with another value than the checkpoint's is refused; the time budget counts
+    the time of this call only, the step budget the whole run.
     ``dist``/``wrap_model(model, cfg)``: set by the distributed launcher (rank 0 alone writes files).
     ``hooks``: ``TrainHook`` objects (``engine/hooks.py``) set up before the run and called after every step
     and epoch (``--eval-every``/``--keep-every`` need ``experiments.curves.TrainingEvaluator()`` among them).
@@ -299,7 +301,7 @@ def train(
     saved = dist.on_main(run_dir.read_last) if resume else None  # rank 0 reads, every rank gets the same state
     if saved is not None:  # the checkpoint's config; only engine.run_config.RESUME_OVERRIDES may change
         _resume_threads(saved, dist.is_main)
-        cfg = build_run_config(data, overrides=resume_overrides, resume_from=saved)
+        cfg = build_run_config(data, overrides=resume_overrides, resume_from=saved, run_dir=run_dir.path)
     check_run_config(cfg)
     task = get_task(cfg.train.task)
     dev = resolve_device(device)

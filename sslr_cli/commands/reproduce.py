@@ -10,21 +10,22 @@ from typing import Optional
 
 import typer
 
-from sslr_cli.commands.common import DeviceOption, err, user_errors
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import err, user_errors
 from sslr_cli.errors import SSLRError
 
 
 def reproduce_command(
-    out_dir: Path = typer.Argument(..., help="Folder for data, runs, figures and the report (reused: the run continues there).", file_okay=False),
-    scale: str = typer.Option("demo", "--scale", "-s", help="demo (minutes), tiny (about 1.5 hours), small (hours) on a CPU; paper (the paper's settings, a GPU)."),
-    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated subset of table1,figures,table3,table2 (plus the stages they need)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Training seeds per model for Table 1 and Table 3 (default: the scale's)."),
-    device: DeviceOption = "auto",
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Training stages side by side, one process each (default: 2 on a CPU scale with 2+ cores, else 1)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the stages as `sslr` commands and exit."),
-    report_only: bool = typer.Option(False, "--report-only", help="Rewrite the report from what OUT holds, run nothing."),
-    force: bool = typer.Option(False, "--force", help="Start over in an OUT that holds a reproduction with other settings."),
-    ctx: typer.Context = None,
+    ctx: typer.Context,
+    out_dir: o.ReproduceOut,
+    scale: o.Scale = "demo",
+    only: o.Only = None,
+    seeds: o.ReproduceSeeds = None,
+    dry_run: o.DryRun = False,
+    report_only: o.ReportOnly = False,
+    force: o.StartOver = False,
+    device: o.DeviceOption = "auto",
+    jobs: o.Jobs = None,
 ) -> None:
     """Reproduce the paper: every stage resumable, then OUT/report.md, OUT/report.html and OUT/results.json."""
     _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, executor(ctx))
@@ -146,8 +147,7 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
     n_seeds = scale.seeds if seeds is None else seeds
     if jobs is None:
         jobs = 2 if scale.parallel and (os.cpu_count() or 1) >= 2 else 1
-    if jobs < 1:
-        raise SSLRError(f"--jobs {jobs}: must be >= 1")
+    o.check_ranges({"--jobs": jobs})
     if dry_run:
         total = sum(s.est_seconds or 0 for s in stages)
         unknown = sum(1 for s in stages if s.kind == "train" and s.est_seconds is None)

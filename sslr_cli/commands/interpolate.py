@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from sslr_cli.commands import options as o
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -31,6 +31,7 @@ def interpolate_command(
     out_dir: o.OutDir = Path("."),
     no_figure: o.NoFigure = False,
     device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
     quiet: o.QuietOption = False,
     as_json: o.JsonOption = False,
     force: o.Overwrite = False,
@@ -40,6 +41,7 @@ def interpolate_command(
     from sslr_cli.experiments import interpolation as interp
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
 
+    use_threads(threads)
     if mode not in ("shift", "latent"):
         raise SSLRError(f"--mode {mode!r}: choose shift or latent")
     if color not in interp.COLORS:

@@ -7,7 +7,7 @@ import math
 from rich.table import Table
 
 from sslr_cli.commands import options as o
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -27,6 +27,7 @@ def iou_command(
     batch_size: o.EvalBatchSize = 32,
     inner_steps: o.InnerStepsOption = None,
     device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
     quiet: o.QuietOption = False,
     as_json: o.JsonOption = False,
 ) -> None:
@@ -36,6 +37,7 @@ def iou_command(
     from sslr_cli.experiments.inputs import load_clevr_eval
     from sslr_cli.experiments.iou import BOX_KINDS, OVERALL_MODES, PAPER_TABLE2, PER_OBJECT_MODES, measure_iou
 
+    use_threads(threads)
     if per_object_mode not in PER_OBJECT_MODES:
         raise SSLRError(f"--per-object-mode {per_object_mode!r}: choose one of {', '.join(PER_OBJECT_MODES)}")
     if overall_mode not in OVERALL_MODES:

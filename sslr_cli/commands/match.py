@@ -7,7 +7,7 @@ import math
 from rich.table import Table
 
 from sslr_cli.commands import options as o
-from sslr_cli.commands.common import err, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import err, out, print_json, progress_bar, use_threads, user_errors
 
 
 def _pm(stat, mean_fmt: str, std_fmt: str) -> str:
@@ -33,6 +33,7 @@ def match_command(
     batch_size: o.PairBatchSize = 32,
     breakdown: o.Breakdown = False,
     device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
     quiet: o.QuietOption = False,
     as_json: o.JsonOption = False,
 ) -> None:
@@ -41,6 +42,7 @@ def match_command(
     from sslr_cli.experiments.inputs import load_match_pairs
     from sslr_cli.experiments.matching import evaluate_checkpoint, group_runs
 
+    use_threads(threads)
     o.check_ranges({"--batch-size": batch_size, "--limit": limit})
     dev = resolve_device(device)
     pairs, image_size = load_match_pairs(data, limit)

@@ -29,9 +29,10 @@ EVALUATION, FIGURE, CIRCLE, TSNE, PLAN = "Evaluation", "Figure", "The circle", "
 # ---- shared by several commands -------------------------------------------------------------------------------
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.",
                                            rich_help_panel=DEVICES)]
-Threads = Annotated[Optional[int], typer.Option(
-    "--threads", min=1, rich_help_panel=DEVICES,
-    help="CPU threads for computing (default: $SSLR_THREADS, else torch's default).")]
+Threads = Annotated[Optional[int], typer.Option(  # its range: engine/threads.py, which also reads $SSLR_THREADS
+    "--threads", rich_help_panel=DEVICES, show_default=False,
+    help="CPU threads for computing (default: $SSLR_THREADS, else torch's default; a resumed training: the count its "
+         "checkpoint was written with; sslr reproduce: each training process's, default the cores / --jobs).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON.", rich_help_panel=OUTPUT)]
 Overwrite = Annotated[bool, typer.Option(

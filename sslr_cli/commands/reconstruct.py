@@ -9,7 +9,7 @@ import numpy as np
 from rich.table import Table
 
 from sslr_cli.commands import options as o
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 SECONDARY_THRESHOLD = 0.5  # SRN's elements carry faint residue; report the looser threshold too
@@ -58,6 +58,7 @@ def reconstruct_command(
     out_dir: o.OutDir = Path("."),
     seed: o.FigureSeed = 0,
     device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
     quiet: o.QuietOption = False,
     as_json: o.JsonOption = False,
     force: o.Overwrite = False,
@@ -68,6 +69,7 @@ def reconstruct_command(
     from sslr_cli.experiments.inputs import load_labelled_images
     from sslr_cli.experiments.disentanglement import PAPER_TABLE1, decompose, measure_disentanglement
 
+    use_threads(threads)
     if curve:
         if data or limit is not None or inner_steps is not None:
             raise SSLRError("--curve: reads the runs' eval lines; --data, --limit and --inner-steps do not apply")

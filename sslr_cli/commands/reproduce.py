@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from sslr_cli.commands import options as o
-from sslr_cli.commands.common import err, user_errors
+from sslr_cli.commands.common import err, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -26,9 +26,10 @@ def reproduce_command(
     force: o.StartOver = False,
     device: o.DeviceOption = "auto",
     jobs: o.Jobs = None,
+    threads: o.Threads = None,
 ) -> None:
     """Reproduce the paper: every stage resumable, then OUT/report.md, OUT/report.html and OUT/results.json."""
-    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, executor(ctx))
+    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, executor(ctx), threads)
 
 
 def executor(ctx: typer.Context | None):
@@ -136,12 +137,14 @@ class Display:
 
 @user_errors
 def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optional[int], device: str,
-               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool, execute) -> None:
+               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool, execute,
+               threads: Optional[int] = None) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.reproduce.plan import build_plan, get_scale, parse_only
     from sslr_cli.reproduce.report import write_report
     from sslr_cli.reproduce.runner import Interrupted, Runner
 
+    use_threads(threads)  # this process's stages; each side-by-side training: --threads, else the cores / --jobs
     scale = get_scale(scale_name)
     stages = build_plan(scale, out_dir, seeds, parse_only(only), device)
     n_seeds = scale.seeds if seeds is None else seeds
@@ -181,7 +184,7 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
         return
     resolve_device(device)
     identity = {"scale": scale.name, "seeds": n_seeds}  # the device may change between runs (resume on a GPU)
-    runner = Runner(stages, out_dir, identity, execute, force=force, jobs=jobs)
+    runner = Runner(stages, out_dir, identity, execute, force=force, jobs=jobs, threads=threads)
     live = sys.stdout.isatty() and err.is_terminal
     display = Display(stages, jobs, live)
     runner.events = display

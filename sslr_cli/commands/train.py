@@ -15,14 +15,14 @@ import typer
 from rich.table import Table
 
 from sslr_cli.commands import options as o
-from sslr_cli.commands.common import err, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import err, out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.config import ModelConfig, TrainConfig
 from sslr_cli.engine.exit_codes import EXIT_CODES
 from sslr_cli.errors import SSLRError
 
 # parameters that are not config fields of the same name
-_COMMAND_ONLY = {"data", "out_dir", "preset", "task", "val", "init", "seeds", "resume", "force", "device", "quiet",
-                 "as_json", "print_config", "gen_opt", "extra", "settings", "log"}
+_COMMAND_ONLY = {"data", "out_dir", "preset", "task", "val", "init", "seeds", "resume", "force", "device", "threads",
+                 "quiet", "as_json", "print_config", "gen_opt", "extra", "settings", "log"}
 _RENAMED = {"compile_": "train.compile", "recon_weight": "match.recon_weight"}
 _FIELDS = {**{f.name: f"model.{f.name}" for f in fields(ModelConfig)}, **{f.name: f"train.{f.name}" for f in fields(TrainConfig)}}
 
@@ -81,6 +81,7 @@ def train_command(
     force: o.Force = False,
     # Devices
     device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
     compile_: o.Compile = None,
     cuda_graphs: o.CudaGraphs = None,
     sync_bn: o.SyncBn = None,
@@ -92,7 +93,7 @@ def train_command(
 ) -> None:
     """Train SSLR-MLP or SSLR-SRN; writes config.json, metrics.jsonl, last.pt and best.pt."""
     request = TrainRequest(data=data, out_dir=out_dir, preset=preset, task=task, val=val, init=init, seeds=seeds,
-                           resume=resume, force=force, device=device, quiet=quiet, as_json=as_json,
+                           resume=resume, force=force, device=device, threads=threads, quiet=quiet, as_json=as_json,
                            settings=list(settings or []), gen_opt=list(gen_opt or []), extra=list(extra or []),
                            log=list(log or []),
                            overrides=config_overrides(ctx.params))
@@ -128,6 +129,7 @@ class TrainRequest:
     resume: bool
     force: bool
     device: str
+    threads: Optional[int]  # --threads; None: resuming, the checkpoint's count, else $SSLR_THREADS
     quiet: bool
     as_json: bool
     settings: list[str] = field(default_factory=list)  # --set SECTION.FIELD=VALUE
@@ -139,6 +141,7 @@ class TrainRequest:
 
 @user_errors
 def run_request(request: TrainRequest, print_config: bool = False) -> None:
+    use_threads(request.threads)
     if print_config:
         return _print_config(request)
     if request.seeds is not None:
@@ -237,7 +240,8 @@ def _train_one(r: TrainRequest):
         try:
             result = launch_training(data=r.data, out_dir=out_dir, cfg=cfg, val=r.val, resume=r.resume, force=r.force,
                                      device=r.device, init=r.init, on_progress=on_progress,
-                                     hooks=[TrainingEvaluator(), *trackers], resume_overrides=_resume_overrides(r, cfg))
+                                     hooks=[TrainingEvaluator(), *trackers], resume_overrides=_resume_overrides(r, cfg),
+                                     threads=r.threads)
         except KeyboardInterrupt:  # a second Ctrl-C: stopped mid-step, nothing written since the last checkpoint
             typer.echo(f"sslr train: interrupted twice; {out_dir / 'last.pt'} holds the last checkpoint", err=True)
             raise typer.Exit(EXIT_CODES["interrupted"]) from None

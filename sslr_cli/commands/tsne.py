@@ -11,7 +11,7 @@ from typing import Optional
 from rich.table import Table
 
 from sslr_cli.commands import options as o
-from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -52,6 +52,7 @@ def tsne_command(
     out_dir: o.OutDir = Path("."),
     no_figure: o.NoFigure = False,
     device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
     embeddings: o.Embeddings = None,
     quiet: o.QuietOption = False,
     as_json: o.JsonOption = False,
@@ -63,6 +64,7 @@ def tsne_command(
     from sslr_cli.experiments import tsne_analysis as ta
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
 
+    use_threads(threads)
     if dims not in (2, 3):
         raise SSLRError(f"--dims {dims}: choose 2 or 3")
     o.check_ranges({"--batch-size": batch_size})

@@ -129,3 +129,22 @@ def test_train_help_groups_its_options():
     for panel in ("Data", "Model", "SRN refinement", "Training", "Schedule", "Evaluation curves", "Checkpoints",
                   "Devices", "Output"):
         assert f"─ {panel} ─" in result.output, panel
+
+
+def test_the_cpu_presets_study_reads_its_settings_with_the_same_key_value_parser():
+    import importlib.util
+
+    path = PACKAGE.parent / "studies" / "cpu-presets" / "claim.py"
+    spec = importlib.util.spec_from_file_location("claim", path)
+    claim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(claim)
+    # FIELD=VALUE (the study's records use it) or SECTION.FIELD=VALUE (as sslr train --set), typed by the field
+    assert claim.parse_sets(["lr=2e-3", "model.set_size=12", "init_mode=learned", "train.seed=3"]) == (
+        {"set_size": 12, "init_mode": "learned"}, {"lr": 0.002, "seed": 3})
+    assert claim.parse_steps("srn=12000,mlp=13500") == {"srn": 12000, "mlp": 13500}
+    for bad, words in ((["lr=abc"], "--set lr='abc': expected float"), (["lr"], "expected KEY=VALUE"),
+                       (["hidden=3"], "--set hidden: not a ModelConfig or TrainConfig field")):
+        with pytest.raises(SystemExit, match=re.escape(words)):
+            claim.parse_sets(bad)
+    with pytest.raises(SystemExit, match="--steps srn='1.5': expected int"):
+        claim.parse_steps("srn=1.5")

@@ -126,7 +126,7 @@ def test_workers_take_a_gpu_each_and_stages_start_when_their_needs_are_done(tmp_
               train("t4", ("eval",))]
     started, events = [], []
 
-    def fake_start(stage, out_, fresh, threads, gpu=None):
+    def fake_start(stage, out_, fresh, threads, gpu=None, threads_option=None):
         started.append((stage.name, gpu, sorted(n for n, *_ in pool_running())))
         return _FakeProc(1 if stage.name == "t1" else 3)
 

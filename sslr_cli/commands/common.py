@@ -35,6 +35,17 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def use_threads(requested: int | None) -> int:
+    """--threads (else $SSLR_THREADS) in force for the command's computing, set once at the start of its work;
+    a bad value is an SSLRError (a one-line error). Returns the count in force."""
+    from sslr_cli.engine.threads import configure_threads
+
+    try:
+        return configure_threads(requested)
+    except ValueError as exc:
+        raise SSLRError(str(exc)) from None
+
+
 def print_json(payload: Any) -> None:
     """Machine-readable results on stdout (NaN/inf become null: JSON has no such numbers)."""
     sys.stdout.write(json.dumps(json_safe(payload), indent=2) + "\n")

@@ -8,33 +8,23 @@ TensorBoard events.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
-import typer
-
+from sslr_cli.commands import options as o
 from sslr_cli.commands.common import out, print_json, user_errors
 from sslr_cli.errors import SSLRError
 
 TRACKING_TARGETS = ("tensorboard",)
 
 
+@user_errors
 def export_command(
-    items: List[str] = typer.Argument(..., metavar="RUN | tensorboard RUN...", help="A run directory or checkpoint "
-                                      "with --to; or 'tensorboard' followed by run directories (an 'sslr reproduce' "
-                                      "folder counts as all the runs in it)."),
-    to: Optional[Path] = typer.Option(None, "--to", help="The .safetensors file to write the weights to.", dir_okay=False),
-    logdir: Optional[Path] = typer.Option(None, "--logdir", help="tensorboard: write each run's events to LOGDIR/<run name> "
-                                          "(a run found inside a folder: its path below the folder; default: RUN/tensorboard).",
-                                          file_okay=False),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    items: o.ExportItems,
+    to: o.To = None,
+    logdir: o.Logdir = None,
+    force: o.Overwrite = False,
+    as_json: o.JsonOption = False,
 ) -> None:
     """Export weights (no pickle, no optimizer state) or TensorBoard events of finished runs."""
-    _export(items, to, logdir, force, as_json)
-
-
-@user_errors
-def _export(items, to, logdir, force, as_json) -> None:
     first = items[0]
     if first in TRACKING_TARGETS and not Path(first).exists():
         if to is not None:

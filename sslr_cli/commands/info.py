@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import platform
 
-import typer
 from rich.table import Table
 
+from sslr_cli.commands import options as o
 from sslr_cli.commands.common import out, print_json, user_errors
 
 
@@ -24,9 +24,7 @@ def _yes(flag: bool) -> str:
 
 
 @user_errors
-def info_command(
-    as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON."),
-) -> None:
+def info_command(as_json: o.JsonOption = False) -> None:
     """Versions of sslr, Python, torch (CUDA, cuDNN), numpy, h5py; devices; the CPU and the features the project
     uses (AVX2, AVX-512, bf16); the FSPool kernel's status; the cache folder. Paste it into a bug report."""
     from sslr_cli.engine.environment import describe

@@ -4,56 +4,49 @@ element and a circle element in latent space (Fig. 4, --mode latent), one row pe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
-import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 
+@user_errors
 def interpolate_command(
-    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used)."),
-    mode: str = typer.Option("shift", "--mode", "-m", help="shift: move a circle 1 px per frame (Fig. 2); latent: walk from an empty element to a circle element (Fig. 4)."),
-    frames: int = typer.Option(10, "--frames", help="shift: number of frames (the circle moves frames-1 pixels)."),
-    steps: int = typer.Option(10, "--steps", help="latent: interpolation points, end points included."),
-    color: str = typer.Option("green", "--color", help="Circle colour: green (the paper) or red."),
-    radius: int = typer.Option(8, "--radius", help="Circle radius in pixels."),
-    x: Optional[int] = typer.Option(None, "--x", help="Circle centre x, of the first frame in shift mode (default: centred)."),
-    y: Optional[int] = typer.Option(None, "--y", help="Circle centre y (default: centred)."),
-    threshold: float = typer.Option(0.1, "--threshold", help="shift: an element is responsible when its weighted image exceeds this on the circle."),
-    pixel_threshold: float = typer.Option(0.5, "--pixel-threshold", help="latent: a decoded pixel is drawn when a channel exceeds this."),
-    circle_element: Optional[int] = typer.Option(None, "--circle-element", help="latent: index of the circle element (default: the one drawing the circle)."),
-    empty_element: Optional[int] = typer.Option(None, "--empty-element", help="latent: index of the empty element (default: the emptiest decoded element)."),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="Figure file (default: <out-dir>/interpolate-<mode>.png).", dir_okay=False),
-    out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
-    no_figure: bool = typer.Option(False, "--no-figure", help="Print the table only."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),
-    inner_steps: InnerStepsOption = None,
-    device: DeviceOption = "auto",
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    checkpoints: o.Checkpoints,
+    mode: o.Mode = "shift",
+    frames: o.Frames = 10,
+    steps: o.Steps = 10,
+    threshold: o.ShiftThreshold = 0.1,
+    pixel_threshold: o.PixelThreshold = 0.5,
+    circle_element: o.CircleElement = None,
+    empty_element: o.EmptyElement = None,
+    color: o.Color = "green",
+    radius: o.Radius = 8,
+    x: o.CentreX = None,
+    y: o.CentreY = None,
+    inner_steps: o.InnerStepsOption = None,
+    figure: o.Figure = None,
+    out_dir: o.OutDir = Path("."),
+    no_figure: o.NoFigure = False,
+    device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
+    force: o.Overwrite = False,
 ) -> None:
     """Fig. 2 (--mode shift) and Fig. 4 (--mode latent): responsibility hand-over and latent interpolation."""
-    _interpolate(**locals())
-
-
-@user_errors
-def _interpolate(checkpoints, mode, frames, steps, color, radius, x, y, threshold, pixel_threshold, circle_element,
-                 empty_element, figure, out_dir, no_figure, force, device, quiet, as_json, inner_steps=None) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments import interpolation as interp
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
 
+    use_threads(threads)
     if mode not in ("shift", "latent"):
         raise SSLRError(f"--mode {mode!r}: choose shift or latent")
     if color not in interp.COLORS:
         raise SSLRError(f"--color {color!r}: choose green or red")
-    if not 0.0 < threshold < 1.0:
-        raise SSLRError(f"--threshold {threshold}: must be in (0, 1)")
-    if not 0.0 < pixel_threshold < 1.0:
-        raise SSLRError(f"--pixel-threshold {pixel_threshold}: must be in (0, 1)")
+    o.check_ranges({"--threshold": threshold, "--pixel-threshold": pixel_threshold})
     dev = resolve_device(device)
     fig_path = None
     if not no_figure:

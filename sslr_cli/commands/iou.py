@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import List, Optional
 
-import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -17,44 +15,36 @@ def _num(v: float | None) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
 
+@user_errors
 def iou_command(
-    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used)."),
-    data: Path = typer.Option(..., "--data", "-d", help="A clevr dataset (gen-data clevr, rendered or imported).", dir_okay=False),
-    per_object_mode: str = typer.Option("authors", "--per-object-mode", help="authors (default, the authors' code behind Table 2): each padded GT slot -> its best element; elements (alternative, App. B.2's text): each non-empty element -> its closest GT box."),
-    overall_mode: str = typer.Option("channels", "--overall-mode", help="channels (default, the authors' code): threshold each channel, count over (C, H, W); pixels (alternative, App. B.2's text): a pixel is on when any channel is."),
-    boxes: str = typer.Option("amodal", "--boxes", help="Ground-truth boxes: amodal (default, the paper's: whole objects, occluded parts too) or visible (visible pixels only)."),
-    threshold: float = typer.Option(0.01, "--threshold", help="A pixel is on when any channel is >= this (the paper: 0.01)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images."),
-    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
-    inner_steps: InnerStepsOption = None,
-    device: DeviceOption = "auto",
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    checkpoints: o.Checkpoints,
+    data: o.ClevrData,
+    limit: o.Limit = None,
+    per_object_mode: o.PerObjectMode = "authors",
+    overall_mode: o.OverallMode = "channels",
+    boxes: o.Boxes = "amodal",
+    threshold: o.PixelOnThreshold = 0.01,
+    batch_size: o.EvalBatchSize = 32,
+    inner_steps: o.InnerStepsOption = None,
+    device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
 ) -> None:
     """Table 2: overall IoU and per-object (Chamfer box) IoU on CLEVR, with ARI and foreground-ARI."""
-    _iou(**locals())
-
-
-@user_errors
-def _iou(checkpoints, data, per_object_mode, overall_mode, boxes, threshold, limit, batch_size, device, quiet,
-         as_json, inner_steps=None) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
     from sslr_cli.experiments.inputs import load_clevr_eval
     from sslr_cli.experiments.iou import BOX_KINDS, OVERALL_MODES, PAPER_TABLE2, PER_OBJECT_MODES, measure_iou
 
+    use_threads(threads)
     if per_object_mode not in PER_OBJECT_MODES:
         raise SSLRError(f"--per-object-mode {per_object_mode!r}: choose one of {', '.join(PER_OBJECT_MODES)}")
     if overall_mode not in OVERALL_MODES:
         raise SSLRError(f"--overall-mode {overall_mode!r}: choose one of {', '.join(OVERALL_MODES)}")
     if boxes not in BOX_KINDS:
         raise SSLRError(f"--boxes {boxes!r}: choose one of {', '.join(BOX_KINDS)}")
-    if not 0.0 < threshold < 1.0:
-        raise SSLRError(f"--threshold {threshold}: must be in (0, 1)")
-    if limit is not None and limit < 1:
-        raise SSLRError(f"--limit {limit}: must be >= 1")
-    if batch_size < 1:
-        raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
+    o.check_ranges({"--threshold": threshold, "--limit": limit, "--batch-size": batch_size})
     dev = resolve_device(device)
     loaded = load_models(list(checkpoints), dev, r=inner_steps)  # checks the task; labels "SRN <run>"
     arrays = load_clevr_eval(data, loaded, limit, boxes)

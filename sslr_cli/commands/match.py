@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import List, Optional
 
-import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, QuietOption, err, out, print_json, progress_bar, user_errors
-from sslr_cli.errors import SSLRError
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import err, out, print_json, progress_bar, use_threads, user_errors
 
 
 def _pm(stat, mean_fmt: str, std_fmt: str) -> str:
@@ -28,30 +25,25 @@ def _e(x: float) -> str:
     return f"{mantissa}e{int(exp)}"
 
 
+@user_errors
 def match_command(
-    checkpoints: List[Path] = typer.Argument(..., help="Matching checkpoints or run directories (from 'sslr train --task match')."),
-    data: Path = typer.Option(..., "--data", "-d", help="Iso-circles test pairs (HDF5 from 'sslr gen-data isocircles').", dir_okay=False),
-    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Pairs per batch; the L2 error is a per-batch sum (the paper's code: 32)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N pairs."),
-    breakdown: bool = typer.Option(False, "--breakdown", help="Also: relative error and per-pair L2 by fifth of the pairs sorted by target distance."),
-    device: DeviceOption = "auto",
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    checkpoints: o.MatchCheckpoints,
+    data: o.PairsData,
+    limit: o.Limit = None,
+    batch_size: o.PairBatchSize = 32,
+    breakdown: o.Breakdown = False,
+    device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
 ) -> None:
     """Table 3: relative error and L2 error of each model (seeds grouped), beside the paper's."""
-    _run(checkpoints, data, batch_size, limit, device, quiet, as_json, breakdown)
-
-
-@user_errors
-def _run(checkpoints, data, batch_size, limit, device, quiet, as_json, breakdown=False) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.inputs import load_match_pairs
     from sslr_cli.experiments.matching import evaluate_checkpoint, group_runs
 
-    if batch_size < 1:
-        raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
-    if limit is not None and limit < 1:
-        raise SSLRError(f"--limit {limit}: must be >= 1")
+    use_threads(threads)
+    o.check_ranges({"--batch-size": batch_size, "--limit": limit})
     dev = resolve_device(device)
     pairs, image_size = load_match_pairs(data, limit)
     n = int(pairs["target"].shape[0])
@@ -67,9 +59,10 @@ def _run(checkpoints, data, batch_size, limit, device, quiet, as_json, breakdown
         if len(set(r.seeds)) < len(r.seeds):
             err.print(f"[yellow]warning: {r.name} has several runs with the same seed ({', '.join(r.checkpoints)}); "
                       f"its std is not a spread over seeds[/yellow]")
+    by_part = None
     if breakdown:  # experiments/match_breakdown.py
         from sslr_cli.experiments.match_breakdown import breakdown as parts_of, mean_by_model
-        breakdown = mean_by_model([(r.name, parts_of(x.evaluation.predictions, pairs["target"].numpy()))
+        by_part = mean_by_model([(r.name, parts_of(x.evaluation.predictions, pairs["target"].numpy()))
                                    for r in rows for x in runs if x.checkpoint in r.checkpoints])
     batches = runs[0].evaluation.batches
     zero = runs[0].evaluation.zero_targets
@@ -91,7 +84,7 @@ def _run(checkpoints, data, batch_size, limit, device, quiet, as_json, breakdown
             "runs": [{"checkpoint": r.checkpoint, "model": r.model, "preset": r.preset, "seed": r.seed,
                       "relative_error": r.evaluation.relative_error, "l2_error": r.evaluation.l2_error,
                       "mse": r.evaluation.mse} for r in runs],
-            **({"breakdown": {m: [p.to_dict() for p in ps] for m, ps in breakdown.items()}} if breakdown else {}),
+            **({"breakdown": {m: [p.to_dict() for p in ps] for m, ps in by_part.items()}} if by_part else {}),
         })
         return
     from sslr_cli.experiments.matching import PAPER_TABLE3
@@ -116,6 +109,6 @@ def _run(checkpoints, data, batch_size, limit, device, quiet, as_json, breakdown
               f"L2 error (sum/batch) = sum of squared errors over a batch of {batch_size} pairs, averaged over the "
               f"{batches} batches (the paper's code); L2 error (mean/pair) = mean squared error per pair. The paper's "
               f"L2 column is shown under mean/pair, the definition its values fit (docs/fidelity.md).")
-    if breakdown:
+    if by_part:
         from sslr_cli.commands.diagnostics import print_match_breakdown
-        print_match_breakdown(breakdown)
+        print_match_breakdown(by_part)

@@ -1,9 +1,11 @@
-"""Every option the commands share or that `sslr train` maps onto the run's config, declared once.
+"""Every option of the commands, declared once: those they share and each command's own.
 
-Each alias is ``Annotated[type, typer.Option(...)]``: a command declares ``set_size: SetSize = None``. The
-``rich_help_panel`` groups `sslr train --help`. An option of `sslr train` whose parameter is named like a
-field of ``ModelConfig`` or ``TrainConfig`` sets that field (``commands/train.py`` maps them by name; ranges
-are checked by the dataclasses alone); ``--set SECTION.FIELD=VALUE`` sets any field.
+Each alias is ``Annotated[type, typer.Option(...)]``: a command declares ``set_size: SetSize = None`` (the
+default, where an option has one, is the command's). The ``rich_help_panel`` groups a command's help. An
+option of `sslr train` whose parameter is named like a field of ``ModelConfig`` or ``TrainConfig`` sets that
+field (``commands/train.py`` maps them by name; ranges are checked by the dataclasses alone); ``--set
+SECTION.FIELD=VALUE`` sets any field. The analysis commands' numbers have their ranges here too
+(``check_ranges``), checked by one function.
 
 No heavy import here: the CLI's help must answer at once.
 """
@@ -12,24 +14,30 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Any, List, Mapping, Optional
 
 import typer
 
 from sslr_cli.config import PRESETS
+from sslr_cli.errors import SSLRError
 from sslr_cli.models.registry import GENERATORS, generator_help
+from sslr_cli.reproduce.experiments import groups
 
 DATA, MODEL, SRN, TRAINING, SCHEDULE, CURVES, CHECKPOINTS, DEVICES, OUTPUT = (
     "Data", "Model", "SRN refinement", "Training", "Schedule", "Evaluation curves", "Checkpoints", "Devices", "Output")
+EVALUATION, FIGURE, CIRCLE, TSNE, PLAN = "Evaluation", "Figure", "The circle", "t-SNE", "Plan"
 
 # ---- shared by several commands -------------------------------------------------------------------------------
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.",
                                            rich_help_panel=DEVICES)]
-Threads = Annotated[Optional[int], typer.Option(
-    "--threads", min=1, rich_help_panel=DEVICES,
-    help="CPU threads for computing (default: $SSLR_THREADS, else torch's default).")]
+Threads = Annotated[Optional[int], typer.Option(  # its range: engine/threads.py, which also reads $SSLR_THREADS
+    "--threads", rich_help_panel=DEVICES, show_default=False,
+    help="CPU threads for computing (default: $SSLR_THREADS, else torch's default; a resumed training: the count its "
+         "checkpoint was written with; sslr reproduce: each training process's, default the cores / --jobs).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON.", rich_help_panel=OUTPUT)]
+Overwrite = Annotated[bool, typer.Option(
+    "--force", rich_help_panel=OUTPUT, help="Overwrite an existing output (figure, embeddings file, exported file).")]
 InnerStepsOption = Annotated[Optional[int], typer.Option(
     "--inner-steps", "-r", rich_help_panel=SRN,
     help="r, SSLR-SRN's refinement steps. train: r from the first epoch (until --late-epoch). reconstruct, "
@@ -180,3 +188,162 @@ Log = Annotated[Optional[List[str]], typer.Option(
     "--log", rich_help_panel="Evaluation curves", help="Also mirror every metrics.jsonl line (and, at each --eval-every evaluation, a "
     "figure of reconstructions) to TensorBoard: --log tensorboard (events in the run's tensorboard folder; an optional "
     "extra: pip install 'sslr-cli[tensorboard]').")]
+
+# ---- the analysis commands: reconstruct, interpolate, tsne, iou, match --------------------------------------------
+Checkpoints = Annotated[List[Path], typer.Argument(
+    help="Checkpoint files or run directories (best.pt is used).", show_default=False)]
+ReconstructInputs = Annotated[List[Path], typer.Argument(
+    help="Checkpoint files or run directories (best.pt is used); with --curve: run directories, metrics.jsonl files "
+         "or claim.py logs (studies/cpu-presets).", show_default=False)]
+MatchCheckpoints = Annotated[List[Path], typer.Argument(
+    help="Matching checkpoints or run directories (from 'sslr train --task match').", show_default=False)]
+CirclesData = Annotated[Optional[List[Path]], typer.Option(
+    "--data", "-d", dir_okay=False, rich_help_panel=DATA,
+    help="Circles dataset(s) with counts and masks; repeat for one file per count (gen-data circles --count K).")]
+ClevrData = Annotated[Path, typer.Option(
+    "--data", "-d", dir_okay=False, rich_help_panel=DATA, show_default=False,
+    help="A clevr dataset (gen-data clevr, rendered or imported).")]
+PairsData = Annotated[Path, typer.Option(
+    "--data", "-d", dir_okay=False, rich_help_panel=DATA, show_default=False,
+    help="Iso-circles test pairs (HDF5 from 'sslr gen-data isocircles').")]
+Limit = Annotated[Optional[int], typer.Option(
+    "--limit", rich_help_panel=DATA, help="Evaluate only the first N images (match: pairs) of each --data file.")]
+EvalBatchSize = Annotated[int, typer.Option(
+    "--batch-size", "-b", rich_help_panel=EVALUATION, help="Images per forward pass.")]
+PairBatchSize = Annotated[int, typer.Option(
+    "--batch-size", "-b", rich_help_panel=EVALUATION,
+    help="Pairs per batch; the L2 error is a per-batch sum (the paper's code: 32).")]
+Figure = Annotated[Optional[Path], typer.Option(
+    "--figure", dir_okay=False, rich_help_panel=FIGURE,
+    help="Figure file (default, in --out-dir: reconstruct.png, or curve.png with --curve; interpolate-<mode>.png; "
+         "tsne-<dims>d.png).")]
+OutDir = Annotated[Path, typer.Option("--out-dir", rich_help_panel=FIGURE, help="Folder for the default figure name.")]
+NoFigure = Annotated[bool, typer.Option("--no-figure", rich_help_panel=FIGURE, help="Print the table only.")]
+
+# sslr reconstruct
+Curve = Annotated[bool, typer.Option(
+    "--curve", rich_help_panel=EVALUATION,
+    help="Learning curves instead: plot (--figure, default <out-dir>/curve.png; --samples 0 = none) and tabulate the "
+         "eval lines of 'sslr train --eval-every' runs, rate against steps and minutes, at --threshold 0.1 or 0.5.")]
+ElementThreshold = Annotated[float, typer.Option(
+    "--threshold", rich_help_panel=EVALUATION,
+    help="An element is non-empty when a value of its weighted image exceeds this (the paper: 0.1).")]
+ByRadius = Annotated[bool, typer.Option(
+    "--by-radius", rich_help_panel=EVALUATION,
+    help="Also: why images are not disentangled (too few / too many elements) per count, one circle by radius, "
+         "and SRN's refinement by radius.")]
+Samples = Annotated[int, typer.Option(
+    "--samples", rich_help_panel=FIGURE, help="Images in the decomposition figure (0 = no figure).")]
+FigureSeed = Annotated[int, typer.Option(
+    "--seed", rich_help_panel=FIGURE, help="Which images the figure shows (random, seeded).")]
+
+# sslr interpolate
+Mode = Annotated[str, typer.Option(
+    "--mode", "-m", rich_help_panel=EVALUATION,
+    help="shift: move a circle 1 px per frame (Fig. 2); latent: walk from an empty element to a circle element "
+         "(Fig. 4).")]
+Frames = Annotated[int, typer.Option(
+    "--frames", rich_help_panel=EVALUATION, help="shift: number of frames (the circle moves frames-1 pixels).")]
+Steps = Annotated[int, typer.Option(
+    "--steps", rich_help_panel=EVALUATION, help="latent: interpolation points, end points included.")]
+ShiftThreshold = Annotated[float, typer.Option(
+    "--threshold", rich_help_panel=EVALUATION,
+    help="shift: an element is responsible when its weighted image exceeds this on the circle.")]
+PixelThreshold = Annotated[float, typer.Option(
+    "--pixel-threshold", rich_help_panel=EVALUATION, help="latent: a decoded pixel is drawn when a channel exceeds this.")]
+CircleElement = Annotated[Optional[int], typer.Option(
+    "--circle-element", rich_help_panel=EVALUATION,
+    help="latent: index of the circle element (default: the one drawing the circle).")]
+EmptyElement = Annotated[Optional[int], typer.Option(
+    "--empty-element", rich_help_panel=EVALUATION,
+    help="latent: index of the empty element (default: the emptiest decoded element).")]
+Color = Annotated[str, typer.Option("--color", rich_help_panel=CIRCLE, help="Circle colour: green (the paper) or red.")]
+Radius = Annotated[int, typer.Option("--radius", rich_help_panel=CIRCLE, help="Circle radius in pixels.")]
+CentreX = Annotated[Optional[int], typer.Option(
+    "--x", rich_help_panel=CIRCLE, help="Circle centre x, of the first frame in shift mode (default: centred).")]
+CentreY = Annotated[Optional[int], typer.Option("--y", rich_help_panel=CIRCLE, help="Circle centre y (default: centred).")]
+
+# sslr tsne
+Dims = Annotated[int, typer.Option(
+    "--dims", rich_help_panel=TSNE, help="2 (Fig. 5: by x, y, colour) or 3 (Fig. 6: also by radius).")]
+Grid = Annotated[int, typer.Option(
+    "--grid", rich_help_panel=TSNE, help="Positions per axis; images = grid^2 x radii x 2 colours.")]
+Radii = Annotated[Optional[str], typer.Option(
+    "--radii", rich_help_panel=TSNE, help="Comma-separated radii (default: 6 in 2-D, 3,6,9 in 3-D).")]
+TsneSeed = Annotated[int, typer.Option("--seed", rich_help_panel=TSNE, help="t-SNE and cross-validation seed.")]
+Embeddings = Annotated[Optional[Path], typer.Option(
+    "--embeddings", dir_okay=False, rich_help_panel=OUTPUT,
+    help="Write elements and embeddings to this HDF5 file (one per checkpoint: <stem>-<label>.h5 for several).")]
+
+# sslr iou
+PerObjectMode = Annotated[str, typer.Option(
+    "--per-object-mode", rich_help_panel=EVALUATION,
+    help="authors (default, the authors' code behind Table 2): each padded GT slot -> its best element; elements "
+         "(alternative, App. B.2's text): each non-empty element -> its closest GT box.")]
+OverallMode = Annotated[str, typer.Option(
+    "--overall-mode", rich_help_panel=EVALUATION,
+    help="channels (default, the authors' code): threshold each channel, count over (C, H, W); pixels (alternative, "
+         "App. B.2's text): a pixel is on when any channel is.")]
+Boxes = Annotated[str, typer.Option(
+    "--boxes", rich_help_panel=EVALUATION,
+    help="Ground-truth boxes: amodal (default, the paper's: whole objects, occluded parts too) or visible (visible "
+         "pixels only).")]
+PixelOnThreshold = Annotated[float, typer.Option(
+    "--threshold", rich_help_panel=EVALUATION, help="A pixel is on when any channel is >= this (the paper: 0.01).")]
+
+# sslr match
+Breakdown = Annotated[bool, typer.Option(
+    "--breakdown", rich_help_panel=EVALUATION,
+    help="Also: relative error and per-pair L2 by fifth of the pairs sorted by target distance.")]
+
+# The ranges of the analysis commands' and reproduce's numbers, checked by ``check_ranges`` alone (a training
+# option's range is its config field's)
+AT_LEAST = {"--batch-size": 1, "--limit": 1, "--samples": 0, "--jobs": 1}
+FRACTIONS = ("--threshold", "--pixel-threshold")  # open interval (0, 1)
+
+
+def check_ranges(given: Mapping[str, Any]) -> None:
+    """``{"--option": value}``: a value outside its option's range is an error naming it (None: not given)."""
+    for option, value in given.items():
+        if option not in AT_LEAST and option not in FRACTIONS:
+            raise KeyError(f"{option}: no range declared in commands/options.py")
+        if value is None:
+            continue
+        if option in FRACTIONS and not 0.0 < value < 1.0:
+            raise SSLRError(f"{option} {value}: must be in (0, 1)")
+        if option in AT_LEAST and value < AT_LEAST[option]:
+            raise SSLRError(f"{option} {value}: must be >= {AT_LEAST[option]}")
+
+# ---- sslr reproduce -------------------------------------------------------------------------------------------------
+ReproduceOut = Annotated[Path, typer.Argument(
+    help="Folder for data, runs, figures and the report (reused: the run continues there).", file_okay=False,
+    show_default=False)]
+Scale = Annotated[str, typer.Option(
+    "--scale", "-s", rich_help_panel=PLAN,
+    help="demo (minutes), tiny (about 1.5 hours), small (hours) on a CPU; paper (the paper's settings, a GPU).")]
+Only = Annotated[Optional[str], typer.Option(
+    "--only", rich_help_panel=PLAN,
+    help=f"Comma-separated subset of {','.join(groups())} (plus the stages they need).")]
+ReproduceSeeds = Annotated[Optional[int], typer.Option(
+    "--seeds", rich_help_panel=PLAN, help="Training seeds per model for Table 1 and Table 3 (default: the scale's).")]
+Jobs = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", rich_help_panel=DEVICES,
+    help="Training stages side by side, one process each (default: 2 on a CPU scale with 2+ cores, else 1).")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", rich_help_panel=PLAN, help="Print the stages as `sslr` commands and exit.")]
+ReportOnly = Annotated[bool, typer.Option(
+    "--report-only", rich_help_panel=PLAN, help="Rewrite the report from what OUT holds, run nothing.")]
+StartOver = Annotated[bool, typer.Option(
+    "--force", rich_help_panel=PLAN, help="Start over in an OUT that holds a reproduction with other settings.")]
+
+# ---- sslr export ------------------------------------------------------------------------------------------------------
+ExportItems = Annotated[List[str], typer.Argument(
+    metavar="RUN | tensorboard RUN...", show_default=False,
+    help="A run directory or checkpoint with --to; or 'tensorboard' followed by run directories (an 'sslr reproduce' "
+         "folder counts as all the runs in it).")]
+To = Annotated[Optional[Path], typer.Option(
+    "--to", dir_okay=False, rich_help_panel=OUTPUT, help="The .safetensors file to write the weights to.")]
+Logdir = Annotated[Optional[Path], typer.Option(
+    "--logdir", file_okay=False, rich_help_panel=OUTPUT,
+    help="tensorboard: write each run's events to LOGDIR/<run name> (a run found inside a folder: its path below the "
+         "folder; default: RUN/tensorboard).")]

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import List, Optional
-
 import numpy as np
-import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 SECONDARY_THRESHOLD = 0.5  # SRN's elements carry faint residue; report the looser threshold too
@@ -45,50 +43,40 @@ def rates_table(title: str, counts: list[int], images: dict[int, int], labels: l
     return table
 
 
+@user_errors
 def reconstruct_command(
-    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used); with --curve: run directories, metrics.jsonl files or claim.py logs (studies/cpu-presets)."),
-    data: Optional[List[Path]] = typer.Option(None, "--data", "-d", help="Circles dataset(s) with counts and masks; repeat for one file per count (gen-data circles --count K).", dir_okay=False),
-    curve: bool = typer.Option(False, "--curve", help="Learning curves instead: plot (--figure, default <out-dir>/curve.png; --samples 0 = none) and tabulate the eval lines of 'sslr train --eval-every' runs, rate against steps and minutes, at --threshold 0.1 or 0.5."),
-    threshold: float = typer.Option(0.1, "--threshold", help="An element is non-empty when a value of its weighted image exceeds this (the paper: 0.1)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N images of each --data file."),
-    batch_size: int = typer.Option(100, "--batch-size", "-b", help="Images per forward pass."),
-    samples: int = typer.Option(5, "--samples", help="Images in the decomposition figure (0 = no figure)."),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="Figure file (default: <out-dir>/reconstruct.png).", dir_okay=False),
-    out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
-    seed: int = typer.Option(0, "--seed", help="Which images the figure shows (random, seeded)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing figure."),
-    inner_steps: InnerStepsOption = None,
-    by_radius: bool = typer.Option(False, "--by-radius", help="Also: why images are not disentangled (too few / too many elements) per count, one circle by radius, and SRN's refinement by radius."),
-    device: DeviceOption = "auto",
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    checkpoints: o.ReconstructInputs,
+    data: o.CirclesData = None,
+    limit: o.Limit = None,
+    curve: o.Curve = False,
+    threshold: o.ElementThreshold = 0.1,
+    batch_size: o.EvalBatchSize = 100,
+    by_radius: o.ByRadius = False,
+    inner_steps: o.InnerStepsOption = None,
+    samples: o.Samples = 5,
+    figure: o.Figure = None,
+    out_dir: o.OutDir = Path("."),
+    seed: o.FigureSeed = 0,
+    device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
+    force: o.Overwrite = False,
 ) -> None:
     """Table 1: % of images completely disentangled per number of circles, plus ARI, FG-ARI and MSE; Fig. 3/8."""
-    _reconstruct(**locals())
-
-
-@user_errors
-def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figure, out_dir, seed, force, device,
-                 quiet, as_json, curve=False, inner_steps=None, by_radius=False) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
     from sslr_cli.experiments.inputs import load_labelled_images
     from sslr_cli.experiments.disentanglement import PAPER_TABLE1, decompose, measure_disentanglement
 
+    use_threads(threads)
     if curve:
         if data or limit is not None or inner_steps is not None:
             raise SSLRError("--curve: reads the runs' eval lines; --data, --limit and --inner-steps do not apply")
         return _curves(checkpoints, threshold, samples, figure, out_dir, force, as_json)
     if not data:
         raise SSLRError("--data: give the circles dataset(s) to evaluate on (or --curve for learning curves)")
-    if limit is not None and limit < 1:
-        raise SSLRError(f"--limit {limit}: must be >= 1")
-    if batch_size < 1:
-        raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
-    if samples < 0:
-        raise SSLRError(f"--samples {samples}: must be >= 0")
-    if not 0.0 < threshold < 1.0:
-        raise SSLRError(f"--threshold {threshold}: must be in (0, 1)")
+    o.check_ranges({"--limit": limit, "--batch-size": batch_size, "--samples": samples, "--threshold": threshold})
     dev = resolve_device(device)
     fig_path = None
     if samples > 0:
@@ -117,9 +105,10 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
         decs = [(m.label, decompose(m.model, chosen, threshold, dev)) for m in models]
         save_figure(reconstruction_figure(chosen.numpy(), decs), fig_path, force)
 
+    failure_modes = None
     if by_radius:  # experiments/failure_modes.py
         from sslr_cli.experiments.failure_modes import diagnose
-        by_radius = diagnose(models, list(data), evaluation, threshold, limit, batch_size, dev)
+        failure_modes = diagnose(models, list(data), evaluation, threshold, limit, batch_size, dev)
     ks = sorted(results[0].images)
     payload = {
         "data": [str(p) for p in data], "images": n, "threshold": threshold, "secondary_threshold": SECONDARY_THRESHOLD,
@@ -129,8 +118,8 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
                         for m, r in zip(models, results)],
         "paper": {name: {str(k): v for k, v in vals.items()} for name, vals in PAPER_TABLE1.items()},
     }
-    if by_radius:
-        payload["failure_modes"] = [d.to_dict() for d in by_radius]
+    if failure_modes:
+        payload["failure_modes"] = [d.to_dict() for d in failure_modes]
     if as_json:
         print_json(payload)
         return
@@ -152,9 +141,9 @@ def _reconstruct(checkpoints, data, threshold, limit, batch_size, samples, figur
     for k in ks:
         table.add_row(f"non-empty elements, {k} circle{'s' if k != 1 else ''}", *[_num(r.mean_nonempty[k], ".2f") for r in results])
     out.print(table)
-    if by_radius:
+    if failure_modes:
         from sslr_cli.commands.diagnostics import print_failure_modes
-        print_failure_modes(by_radius, threshold)
+        print_failure_modes(failure_modes, threshold)
     if fig_path is not None:
         out.print(f"figure: {fig_path}")
 
@@ -166,8 +155,7 @@ def _curves(runs, threshold, samples, figure, out_dir, force, as_json) -> None:
 
     if threshold not in (0.1, SECONDARY_THRESHOLD):
         raise SSLRError(f"--threshold {threshold:g}: the eval lines carry thresholds 0.1 and {SECONDARY_THRESHOLD:g} only")
-    if samples < 0:
-        raise SSLRError(f"--samples {samples}: must be >= 0")
+    o.check_ranges({"--samples": samples})
     fig_path = None
     if samples > 0:
         from sslr_cli.experiments.figures import output_path

@@ -10,25 +10,26 @@ from typing import Optional
 
 import typer
 
-from sslr_cli.commands.common import DeviceOption, err, user_errors
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import err, use_threads, user_errors
 from sslr_cli.errors import SSLRError
-from sslr_cli.reproduce.experiments import groups
 
 
 def reproduce_command(
-    out_dir: Path = typer.Argument(..., help="Folder for data, runs, figures and the report (reused: the run continues there).", file_okay=False),
-    scale: str = typer.Option("demo", "--scale", "-s", help="demo (minutes), tiny (about 1.5 hours), small (hours) on a CPU; paper (the paper's settings, a GPU)."),
-    only: Optional[str] = typer.Option(None, "--only", help=f"Comma-separated subset of {','.join(groups())} (plus the stages they need)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Training seeds per model for Table 1 and Table 3 (default: the scale's)."),
-    device: DeviceOption = "auto",
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Training stages side by side, one process each (default: 2 on a CPU scale with 2+ cores, else 1)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the stages as `sslr` commands and exit."),
-    report_only: bool = typer.Option(False, "--report-only", help="Rewrite the report from what OUT holds, run nothing."),
-    force: bool = typer.Option(False, "--force", help="Start over in an OUT that holds a reproduction with other settings."),
-    ctx: typer.Context = None,
+    ctx: typer.Context,
+    out_dir: o.ReproduceOut,
+    scale: o.Scale = "demo",
+    only: o.Only = None,
+    seeds: o.ReproduceSeeds = None,
+    dry_run: o.DryRun = False,
+    report_only: o.ReportOnly = False,
+    force: o.StartOver = False,
+    device: o.DeviceOption = "auto",
+    jobs: o.Jobs = None,
+    threads: o.Threads = None,
 ) -> None:
     """Reproduce the paper: every stage resumable, then OUT/report.md, OUT/report.html and OUT/results.json."""
-    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, executor(ctx))
+    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, executor(ctx), threads)
 
 
 def executor(ctx: typer.Context | None):
@@ -136,19 +137,20 @@ class Display:
 
 @user_errors
 def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optional[int], device: str,
-               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool, execute) -> None:
+               jobs: Optional[int], dry_run: bool, report_only: bool, force: bool, execute,
+               threads: Optional[int] = None) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.reproduce.plan import build_plan, get_scale, parse_only
     from sslr_cli.reproduce.report import write_report
     from sslr_cli.reproduce.runner import Interrupted, Runner
 
+    use_threads(threads)  # this process's stages; each side-by-side training: --threads, else the cores / --jobs
     scale = get_scale(scale_name)
     stages = build_plan(scale, out_dir, seeds, parse_only(only), device)
     n_seeds = scale.seeds if seeds is None else seeds
     if jobs is None:
         jobs = 2 if scale.parallel and (os.cpu_count() or 1) >= 2 else 1
-    if jobs < 1:
-        raise SSLRError(f"--jobs {jobs}: must be >= 1")
+    o.check_ranges({"--jobs": jobs})
     if dry_run:
         total = sum(s.est_seconds or 0 for s in stages)
         unknown = sum(1 for s in stages if s.kind == "train" and s.est_seconds is None)
@@ -182,7 +184,7 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
         return
     resolve_device(device)
     identity = {"scale": scale.name, "seeds": n_seeds}  # the device may change between runs (resume on a GPU)
-    runner = Runner(stages, out_dir, identity, execute, force=force, jobs=jobs)
+    runner = Runner(stages, out_dir, identity, execute, force=force, jobs=jobs, threads=threads)
     live = sys.stdout.isatty() and err.is_terminal
     display = Display(stages, jobs, live)
     runner.events = display

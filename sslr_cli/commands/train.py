@@ -15,14 +15,14 @@ import typer
 from rich.table import Table
 
 from sslr_cli.commands import options as o
-from sslr_cli.commands.common import err, out, print_json, progress_bar, user_errors
+from sslr_cli.commands.common import err, out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.config import ModelConfig, TrainConfig
 from sslr_cli.engine.exit_codes import EXIT_CODES
 from sslr_cli.errors import SSLRError
 
 # parameters that are not config fields of the same name
-_COMMAND_ONLY = {"data", "out_dir", "preset", "task", "val", "init", "seeds", "resume", "force", "device", "quiet",
-                 "as_json", "print_config", "gen_opt", "extra", "settings", "log"}
+_COMMAND_ONLY = {"data", "out_dir", "preset", "task", "val", "init", "seeds", "resume", "force", "device", "threads",
+                 "quiet", "as_json", "print_config", "gen_opt", "extra", "settings", "log"}
 _RENAMED = {"compile_": "train.compile", "recon_weight": "match.recon_weight"}
 _FIELDS = {**{f.name: f"model.{f.name}" for f in fields(ModelConfig)}, **{f.name: f"train.{f.name}" for f in fields(TrainConfig)}}
 
@@ -81,6 +81,7 @@ def train_command(
     force: o.Force = False,
     # Devices
     device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
     compile_: o.Compile = None,
     cuda_graphs: o.CudaGraphs = None,
     sync_bn: o.SyncBn = None,
@@ -92,7 +93,7 @@ def train_command(
 ) -> None:
     """Train SSLR-MLP or SSLR-SRN; writes config.json, metrics.jsonl, last.pt and best.pt."""
     request = TrainRequest(data=data, out_dir=out_dir, preset=preset, task=task, val=val, init=init, seeds=seeds,
-                           resume=resume, force=force, device=device, quiet=quiet, as_json=as_json,
+                           resume=resume, force=force, device=device, threads=threads, quiet=quiet, as_json=as_json,
                            settings=list(settings or []), gen_opt=list(gen_opt or []), extra=list(extra or []),
                            log=list(log or []),
                            overrides=config_overrides(ctx.params))
@@ -128,6 +129,7 @@ class TrainRequest:
     resume: bool
     force: bool
     device: str
+    threads: Optional[int]  # --threads; None: resuming, the checkpoint's count, else $SSLR_THREADS
     quiet: bool
     as_json: bool
     settings: list[str] = field(default_factory=list)  # --set SECTION.FIELD=VALUE
@@ -139,6 +141,7 @@ class TrainRequest:
 
 @user_errors
 def run_request(request: TrainRequest, print_config: bool = False) -> None:
+    use_threads(request.threads)
     if print_config:
         return _print_config(request)
     if request.seeds is not None:
@@ -204,8 +207,15 @@ def _print_config(r: TrainRequest) -> None:
     if r.resume:
         from sslr_cli.engine.checkpoint import read_checkpoint
 
-        cfg = build_run_config(r.data, overrides=r.overrides, resume_from=read_checkpoint(r.out_dir / "last.pt"))
+        cfg = build_run_config(r.data, overrides=_resume_overrides(r, cfg),
+                               resume_from=read_checkpoint(r.out_dir / "last.pt"), run_dir=r.out_dir)
     print_json(cfg.to_dict())
+
+
+def _resume_overrides(r: TrainRequest, cfg) -> dict[str, Any]:
+    """What --resume compares with the checkpoint's config (``engine/run_config.resumed_config``): the options
+    given, and the preset they name (``cfg``'s, resolved: --task match makes X match-X)."""
+    return {**r.overrides, "preset": cfg.preset if r.preset is not None else None}
 
 
 def _train_one(r: TrainRequest):
@@ -219,9 +229,6 @@ def _train_one(r: TrainRequest):
     out_dir = r.out_dir
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.preset}-{cfg.model.generator}-s{cfg.train.seed}"
-    if r.resume:
-        _refuse_resume_changes(out_dir, cfg, {k for k, v in r.overrides.items() if v is not None} | (
-            {"preset"} if r.preset is not None else set()))
     trackers = tracking_hooks(r.log)
     with progress_bar(disable=r.quiet or r.as_json or not is_main_process()) as bar:  # torchrun: rank 0 shows it
         job = bar.add_task("train", total=None, info="loading data")
@@ -233,7 +240,8 @@ def _train_one(r: TrainRequest):
         try:
             result = launch_training(data=r.data, out_dir=out_dir, cfg=cfg, val=r.val, resume=r.resume, force=r.force,
                                      device=r.device, init=r.init, on_progress=on_progress,
-                                     hooks=[TrainingEvaluator(), *trackers], resume_overrides=r.overrides)
+                                     hooks=[TrainingEvaluator(), *trackers], resume_overrides=_resume_overrides(r, cfg),
+                                     threads=r.threads)
         except KeyboardInterrupt:  # a second Ctrl-C: stopped mid-step, nothing written since the last checkpoint
             typer.echo(f"sslr train: interrupted twice; {out_dir / 'last.pt'} holds the last checkpoint", err=True)
             raise typer.Exit(EXIT_CODES["interrupted"]) from None
@@ -250,29 +258,6 @@ def _train_one(r: TrainRequest):
         "training_minutes": round(result.minutes, 3), "images_per_second": round(result.images_per_second, 1),
     }
     return summary, result
-
-
-def _refuse_resume_changes(out_dir: Path, cfg, given: set[str]) -> None:
-    """--resume continues a run as it was trained: an option given with another value than the run's is an
-    error naming it (not silently ignored). Budgets, checkpointing and evaluation may change (``RESUME_OVERRIDES``)."""
-    from sslr_cli.engine.checkpoint import checkpoint_config, read_checkpoint
-    from sslr_cli.engine.run_config import RESUME_OVERRIDES
-
-    last = out_dir / "last.pt"
-    if not last.exists():
-        return  # the engine says so
-    saved = checkpoint_config(read_checkpoint(last))
-    for key in sorted(given):
-        section, _, name = key.rpartition(".")
-        if name in RESUME_OVERRIDES or section not in ("", "model", "train"):
-            continue
-        if key == "preset":
-            ours, theirs = cfg.preset, saved.preset
-        else:
-            ours, theirs = getattr(getattr(cfg, section), name), getattr(getattr(saved, section), name)
-        if ours != theirs:
-            raise SSLRError(f"--{name.replace('_', '-')} {ours}: the run in {out_dir} was trained with {theirs}; "
-                            f"--resume continues it as it was (drop the option, or start a new run elsewhere)")
 
 
 def _exit_if_signalled(result) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
-import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import DeviceOption, InnerStepsOption, QuietOption, out, print_json, progress_bar, user_errors
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import out, print_json, progress_bar, use_threads, user_errors
 from sslr_cli.errors import SSLRError
 
 
@@ -39,39 +39,35 @@ def _fmt(v: float) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
+@user_errors
 def tsne_command(
-    checkpoints: List[Path] = typer.Argument(..., help="Checkpoint files or run directories (best.pt is used)."),
-    dims: int = typer.Option(2, "--dims", help="2 (Fig. 5: by x, y, colour) or 3 (Fig. 6: also by radius)."),
-    grid: int = typer.Option(16, "--grid", help="Positions per axis; images = grid^2 x radii x 2 colours."),
-    radii: Optional[str] = typer.Option(None, "--radii", help="Comma-separated radii (default: 6 in 2-D, 3,6,9 in 3-D)."),
-    embeddings: Optional[Path] = typer.Option(None, "--embeddings", help="Write elements and embeddings to this HDF5 file (one per checkpoint: <stem>-<label>.h5 for several).", dir_okay=False),
-    seed: int = typer.Option(0, "--seed", help="t-SNE and cross-validation seed."),
-    batch_size: int = typer.Option(128, "--batch-size", "-b", help="Images per forward pass."),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="Figure file (default: <out-dir>/tsne-<dims>d.png).", dir_okay=False),
-    out_dir: Path = typer.Option(Path("."), "--out-dir", help="Folder for the default figure name."),
-    no_figure: bool = typer.Option(False, "--no-figure", help="Print the table only."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing figure or embeddings file."),
-    inner_steps: InnerStepsOption = None,
-    device: DeviceOption = "auto",
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    checkpoints: o.Checkpoints,
+    dims: o.Dims = 2,
+    grid: o.Grid = 16,
+    radii: o.Radii = None,
+    seed: o.TsneSeed = 0,
+    batch_size: o.EvalBatchSize = 128,
+    inner_steps: o.InnerStepsOption = None,
+    figure: o.Figure = None,
+    out_dir: o.OutDir = Path("."),
+    no_figure: o.NoFigure = False,
+    device: o.DeviceOption = "auto",
+    threads: o.Threads = None,
+    embeddings: o.Embeddings = None,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
+    force: o.Overwrite = False,
 ) -> None:
     """Fig. 5 / Fig. 6: t-SNE of the latent element of one-circle images, and how consistent it is."""
-    _tsne(**locals())
-
-
-@user_errors
-def _tsne(checkpoints, dims, grid, radii, embeddings, seed, batch_size, figure, out_dir, no_figure, force, device,
-          quiet, as_json, inner_steps=None) -> None:
     from sslr_cli.atomic import check_output
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments import tsne_analysis as ta
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
 
+    use_threads(threads)
     if dims not in (2, 3):
         raise SSLRError(f"--dims {dims}: choose 2 or 3")
-    if batch_size < 1:
-        raise SSLRError(f"--batch-size {batch_size}: must be >= 1")
+    o.check_ranges({"--batch-size": batch_size})
     radii_t = _radii(radii, dims)
     dev = resolve_device(device)
     fig_path = None

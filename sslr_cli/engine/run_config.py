@@ -13,8 +13,8 @@ only parses its command line and calls it; ``engine.train.train`` calls it for `
    the generator's options written out in full and typed;
 4. the match task's rules (``engine/match_task.configure_matching``): the CNN's learning rate and the
    weight decay of a run with a reconstruction term, unless given;
-5. on resume (``resume_from``: the checkpoint), the checkpoint's config, of which only
-   ``RESUME_OVERRIDES`` may change.
+5. on resume (``resume_from``: the checkpoint, read once by its caller), the checkpoint's config, of which
+   only ``RESUME_OVERRIDES`` may change: another field given with another value than the run's is refused.
 
 The config module knows no model, so it cannot check the generator itself: ``check_run_config`` does.
 """
@@ -71,17 +71,26 @@ def _typed(section_cls: type, section: str, name: str, value: Any, option: str) 
 def build_run_config(data: str | Path | None, *, preset: str | None = None, task: str = "reconstruct",
                      overrides: Mapping[str, Any] | None = None,
                      settings: Sequence[str] | Mapping[str, str] | None = None,
-                     init: str | Path | None = None, resume_from: Mapping[str, Any] | None = None) -> RunConfig:
+                     init: str | Path | None = None, resume_from: Mapping[str, Any] | None = None,
+                     run_dir: str | Path | None = None) -> RunConfig:
     """The config of a run (see the module's doc for the order of the rules).
 
     ``overrides``: ``{"section.field": value}``, None values ignored (an option not given); ``settings``:
     ``SECTION.FIELD=VALUE`` strings (typed by the field; an override of the same field wins). ``init``: the
     checkpoint a match run takes its first weights from (recorded in the config). ``resume_from``: a
-    checkpoint to continue; its config is kept but for ``RESUME_OVERRIDES``.
+    checkpoint to continue; its config is kept but for ``RESUME_OVERRIDES``, and an override of another field
+    (or ``{"preset": name}``) with another value than the run's is an error naming the option and
+    ``run_dir``, the run's directory.
     """
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if resume_from is not None:
-        return resumed_config(resume_from, given)
+        cfg, refused = resumed_config(resume_from, given)
+        if refused:  # the first, in key order
+            key, (ours, theirs) = next(iter(refused.items()))
+            run = "the run" if run_dir is None else f"the run in {run_dir}"
+            raise SSLRError(f"--{key.rpartition('.')[2].replace('_', '-')} {ours}: {run} was trained with {theirs}; "
+                            f"--resume continues it as it was (drop the option, or start a new run elsewhere)")
+        return cfg
     for key in given:
         if key.partition(".")[0] not in SECTIONS:
             raise SSLRError(f"override {key!r}: expected SECTION.FIELD with SECTION one of {', '.join(SECTIONS)}")
@@ -119,12 +128,28 @@ def build_run_config(data: str | Path | None, *, preset: str | None = None, task
     return cfg
 
 
-def resumed_config(checkpoint: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> RunConfig:
-    """A resumed run's config: its checkpoint's, with only the training fields of ``RESUME_OVERRIDES`` changed
-    (``{"train.epochs": 5}`` or ``{"epochs": 5}``; others and None values are ignored)."""
-    allowed = {}
-    for key, value in (overrides or {}).items():
+def resumed_config(checkpoint: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+                   ) -> tuple[RunConfig, dict[str, tuple[Any, Any]]]:
+    """A resumed run's config and the overrides it refuses: (its checkpoint's config with only the training
+    fields of ``RESUME_OVERRIDES`` changed (``{"train.epochs": 5}`` or ``{"epochs": 5}``), ``{key: (given, the
+    run's)}`` for each other ``model``/``train`` field or ``"preset"`` given with another value than the run's,
+    in key order). None values are not given; the ``generator`` and ``match`` sections are not compared."""
+    saved = RunConfig.from_dict(checkpoint["config"])
+    allowed, refused = {}, {}
+    for key, value in sorted((overrides or {}).items()):
         section, _, name = key.rpartition(".")
-        if section in ("", "train") and name in RESUME_OVERRIDES and value is not None:
-            allowed[name] = value
-    return RunConfig.from_dict(checkpoint["config"]).with_overrides(train=allowed)
+        if value is None:
+            continue
+        if name in RESUME_OVERRIDES:
+            if section in ("", "train"):
+                allowed[name] = value
+            continue
+        if key == "preset":
+            theirs = saved.preset
+        elif section in ("model", "train"):
+            theirs = getattr(getattr(saved, section), name)
+        else:
+            continue
+        if value != theirs:
+            refused[key] = (value, theirs)
+    return saved.with_overrides(train=allowed), refused

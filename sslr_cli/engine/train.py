@@ -284,12 +284,17 @@ def train(
     dist: Distributed | None = None,
     wrap_model: Callable[[nn.Module], nn.Module] | None = None,
     hooks: Sequence[TrainHook] = (),
+    threads: int | None = None,
 ) -> TrainResult:
     """Train ``cfg`` on ``data`` into ``out_dir``. ``on_progress`` gets a dict after every step.
 
     ``init``: a checkpoint whose weights initialise the model (matching weights that fit).
-    ``resume_overrides``: training fields a resumed run may change (``epochs``, ``max_minutes``,
-    ``max_steps``, ``compile``); the time budget counts the time of this call only, the step budget the whole run.
+    ``resume_overrides``: what the command line gave, ``{"section.field": value}`` (and ``"preset"``): a resumed
+    run may change the training fields of ``RESUME_OVERRIDES`` (``epochs``, ``max_minutes``, ``max_steps``,
+    ``compile``, ...), another given with another value than the checkpoint's is refused; the time budget counts
+    the time of this call only, the step budget the whole run.
+    ``threads``: CPU threads to compute with (``--threads``); without it a resumed run takes the count its
+    checkpoint was written with (the same count makes a CPU run's continuation bit-identical).
     ``dist``/``wrap_model(model, cfg)``: set by the distributed launcher (rank 0 alone writes files).
     ``hooks``: ``TrainHook`` objects (``engine/hooks.py``) set up before the run and called after every step
     and epoch (``--eval-every``/``--keep-every`` need ``experiments.curves.TrainingEvaluator()`` among them).
@@ -298,8 +303,8 @@ def train(
     run_dir = RunDir(out_dir, writer=dist.is_main)
     saved = dist.on_main(run_dir.read_last) if resume else None  # rank 0 reads, every rank gets the same state
     if saved is not None:  # the checkpoint's config; only engine.run_config.RESUME_OVERRIDES may change
-        _resume_threads(saved, dist.is_main)
-        cfg = build_run_config(data, overrides=resume_overrides, resume_from=saved)
+        cfg = build_run_config(data, overrides=resume_overrides, resume_from=saved, run_dir=run_dir.path)
+    _use_threads(threads, saved, dist.is_main)
     check_run_config(cfg)
     task = get_task(cfg.train.task)
     dev = resolve_device(device)
@@ -357,21 +362,29 @@ def _check_served(cfg: RunConfig, hooks: Sequence[TrainHook]) -> None:
                             f"(pass experiments.curves.TrainingEvaluator() in train(hooks=...))")
 
 
-def _resume_threads(saved: dict, announce: bool) -> None:
-    """Continue with the thread count the checkpoint was written with: CPU kernels split their sums by thread,
-    so the same count is what makes a resumed run bit-identical (where the machine has the cores for it)."""
+def _use_threads(threads: int | None, saved: dict | None, announce: bool) -> None:
+    """``threads`` when given; else, resuming, the thread count the checkpoint was written with: CPU kernels split
+    their sums by thread, so the same count is what makes a resumed run bit-identical (where the machine has the
+    cores for it)."""
     import os
     import sys
 
-    threads = saved.get("threads")
-    if not isinstance(threads, int) or threads == torch.get_num_threads():
+    written = saved.get("threads") if saved is not None else None
+    if threads is not None:
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        if announce and isinstance(written, int) and written != threads:
+            sys.stderr.write(f"sslr train: resuming with {threads} threads (--threads); the checkpoint was written "
+                             f"with {written}, so the continuation is not bit-identical\n")
         return
-    if threads <= (os.cpu_count() or 1):
-        torch.set_num_threads(threads)
+    if not isinstance(written, int) or written == torch.get_num_threads():
+        return
+    if written <= (os.cpu_count() or 1):
+        torch.set_num_threads(written)
         if announce:
-            sys.stderr.write(f"sslr train: resuming with {threads} threads, as the checkpoint was written\n")
+            sys.stderr.write(f"sslr train: resuming with {written} threads, as the checkpoint was written\n")
     elif announce:
-        sys.stderr.write(f"sslr train: the checkpoint was written with {threads} threads, this machine has fewer cores; "
+        sys.stderr.write(f"sslr train: the checkpoint was written with {written} threads, this machine has fewer cores; "
                          f"the continuation is not bit-identical\n")
 
 

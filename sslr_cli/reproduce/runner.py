@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from sslr_cli.atomic import atomic_path
+from sslr_cli.engine.threads import resolve_threads
 from sslr_cli.errors import SSLRError
 from sslr_cli.reproduce.stage import Stage
 
@@ -80,8 +81,9 @@ def run_cli(argv: list[str] | tuple[str, ...], execute: Execute, stdout_path: st
             f.write(buf.getvalue())
 
 
-def train_argv(stage: Stage, fresh: bool, quiet: bool = False) -> list[str]:
-    """The stage's `sslr train` line, made to continue (``--resume``) from the run's last.pt when it has one."""
+def train_argv(stage: Stage, fresh: bool, quiet: bool = False, threads: int | None = None) -> list[str]:
+    """The stage's `sslr train` line, made to continue (``--resume``) from the run's last.pt when it has one;
+    ``threads``: `sslr reproduce --threads`, passed on (it wins over the count a resumed checkpoint records)."""
     argv = list(stage.commands[0])
     run = Path(stage.run_dir)
     if not fresh and (run / "last.pt").exists():
@@ -93,6 +95,8 @@ def train_argv(stage: Stage, fresh: bool, quiet: bool = False) -> list[str]:
         argv.append("--force")  # killed before its first checkpoint: nothing to continue from
     if quiet:
         argv.append("--quiet")
+    if threads is not None:
+        argv += ["--threads", str(threads)]
     return argv
 
 
@@ -129,11 +133,13 @@ def logged_step(stage: Stage) -> int:
     return 0
 
 
-def run_stage(stage: Stage, out: Path, fresh: bool, execute: Execute, quiet: bool = False) -> None:
-    """Every command of ``stage``; raises StageFailed / KeyboardInterrupt when it does not finish."""
+def run_stage(stage: Stage, out: Path, fresh: bool, execute: Execute, quiet: bool = False,
+              threads: int | None = None) -> None:
+    """Every command of ``stage``; raises StageFailed / KeyboardInterrupt when it does not finish.
+    ``threads``: a training's --threads (``train_argv``)."""
     log = out / "logs" / f"{stage.name}.txt"
     if stage.kind == "train":
-        run_cli(train_argv(stage, fresh, quiet), execute, log_path=log)
+        run_cli(train_argv(stage, fresh, quiet, threads), execute, log_path=log)
         if not training_finished(stage):  # train() caught Ctrl-C and saved last.pt
             raise KeyboardInterrupt
     else:
@@ -162,16 +168,18 @@ def worker_env(threads: int, gpu: str | None = None) -> dict[str, str]:
     return env
 
 
-def start_worker(stage: Stage, out: Path, fresh: bool, threads: int, gpu: str | None = None) -> "subprocess.Popen":
+def start_worker(stage: Stage, out: Path, fresh: bool, threads: int, gpu: str | None = None,
+                 threads_option: int | None = None) -> "subprocess.Popen":
     """A training stage as its own `python -m sslr_cli train ...` process (the very command the plan prints),
-    with ``threads`` threads (and GPU ``gpu`` alone visible), its output appended to the stage's log."""
+    with ``threads`` threads (and GPU ``gpu`` alone visible), its output appended to the stage's log.
+    ``threads_option``: `sslr reproduce --threads`, passed on to its command line (``train_argv``)."""
     import subprocess
 
     log = out / "logs" / f"{stage.name}.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     env = worker_env(threads, gpu)
     with log.open("a") as sink:
-        return subprocess.Popen([sys.executable, "-m", "sslr_cli", *train_argv(stage, fresh, quiet=True)],
+        return subprocess.Popen([sys.executable, "-m", "sslr_cli", *train_argv(stage, fresh, True, threads_option)],
                                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
@@ -279,7 +287,10 @@ class Runner:
         self.out = Path(out)
         self.force = force
         self.jobs = max(1, jobs)
-        self.threads = threads or max(1, (os.cpu_count() or 1) // self.jobs)
+        # --threads: each training's threads, on its command line; else $SSLR_THREADS, else the cores / jobs
+        # (in the environment a worker starts with: a resumed training keeps its checkpoint's count)
+        self.threads_option = threads
+        self.threads = threads or resolve_threads(None) or max(1, (os.cpu_count() or 1) // self.jobs)
         self.gpus = list(gpus) if gpus else None  # one per worker (several GPUs, --jobs up to their number)
         self.events = events or (lambda kind, info: None)
         for sub in ("results", "figures"):  # the commands write their figures and --json output there
@@ -383,7 +394,7 @@ class Runner:
         t0 = time.perf_counter()
         self.manifest.record(stage, done=False)
         try:
-            run_stage(stage, self.out, stage.name in self.fresh, self.execute)
+            run_stage(stage, self.out, stage.name in self.fresh, self.execute, threads=self.threads_option)
         except KeyboardInterrupt as exc:
             raise Interrupted(stage.name, self._signal(exc)) from None
         self._finish(stage, time.perf_counter() - t0)
@@ -408,7 +419,7 @@ class WorkerPool:
         r.events("start", {"stage": stage, "resume": (Path(stage.run_dir) / "last.pt").exists()
                            and stage.name not in r.fresh, "threads": r.threads, "gpu": gpu})
         r.manifest.record(stage, done=False)
-        proc = start_worker(stage, r.out, stage.name in r.fresh, r.threads, gpu)
+        proc = start_worker(stage, r.out, stage.name in r.fresh, r.threads, gpu, r.threads_option)
         self.running[stage.name] = (stage, proc, gpu, time.perf_counter())
 
     @contextlib.contextmanager

@@ -28,19 +28,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 
 def parse_sets(items: list[str]) -> tuple[dict, dict]:
-    from sslr_cli.config import ModelConfig, TrainConfig
+    """``--set FIELD=VALUE`` (or ``SECTION.FIELD=VALUE``, as `sslr train --set`) -> (model fields, train fields),
+    read and typed by the project's KEY=VALUE parser (``sslr_cli/config/parsing.py``)."""
+    from sslr_cli.config import ModelConfig, TrainConfig, convert_option, parse_key_values
+    from sslr_cli.errors import SSLRError
 
-    mf = {f.name: f.type for f in fields(ModelConfig)}
-    tf = {f.name: f.type for f in fields(TrainConfig)}
-    model, train = {}, {}
-    for item in items:
-        key, value = item.split("=", 1)
-        typ = mf.get(key) or tf.get(key)
-        if typ is None:
-            raise SystemExit(f"--set {key}: not a ModelConfig or TrainConfig field")
-        conv = {"int": int, "float": float, "str": str, "bool": lambda v: v.lower() in ("1", "true", "yes")}[str(typ)]
-        (model if key in mf else train)[key] = conv(value)
-    return model, train
+    types = {"model": {f.name: f.type for f in fields(ModelConfig)}, "train": {f.name: f.type for f in fields(TrainConfig)}}
+    parsed: dict[str, dict] = {"model": {}, "train": {}}
+    try:
+        for key, value in parse_key_values(items, "--set").items():
+            section, _, name = key.rpartition(".")
+            section = section or next((s for s, known in types.items() if name in known), "")
+            if name not in types.get(section, {}):
+                raise SSLRError(f"--set {key}: not a ModelConfig or TrainConfig field")
+            parsed[section][name] = convert_option("--set", key, value, types[section][name])
+    except SSLRError as exc:
+        raise SystemExit(f"Error: {exc}") from None
+    return parsed["model"], parsed["train"]
+
+
+def parse_steps(text: str) -> dict[str, int]:
+    """``--steps srn=12000,mlp=13500`` -> {"srn": 12000, "mlp": 13500}, read by the same KEY=VALUE parser."""
+    from sslr_cli.config import convert_option, parse_key_values
+    from sslr_cli.errors import SSLRError
+
+    try:
+        return {k: convert_option("--steps", k, v, "int") for k, v in parse_key_values(text.split(","), "--steps").items()}
+    except SSLRError as exc:
+        raise SystemExit(f"Error: {exc}") from None
 
 
 def ensure_data(folder: Path, n_train: int, n_eval: int) -> tuple[Path, dict[int, Path]]:
@@ -141,7 +156,7 @@ def main() -> None:
     ap.add_argument("--every-steps", type=int, default=2000, help="with --steps: measure every this many steps")
     args = ap.parse_args()
     if args.steps:
-        args.steps = {k: int(v) for k, v in (item.split("=") for item in args.steps.split(","))}
+        args.steps = parse_steps(args.steps)
     args.tag = args.tag or args.preset
     model_over, train_over = parse_sets(args.set)
     train_path, evals = ensure_data(Path(args.data), args.n_train, args.n_eval)

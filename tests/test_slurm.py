@@ -162,3 +162,40 @@ def test_worker_environment_names_its_gpu_and_threads():
     env = worker_env(3, "5")
     assert env["CUDA_VISIBLE_DEVICES"] == "5" and env["OMP_NUM_THREADS"] == "3" and env["MKL_NUM_THREADS"] == "3"
     assert worker_env(1).get("CUDA_VISIBLE_DEVICES") == __import__("os").environ.get("CUDA_VISIBLE_DEVICES")
+
+
+def test_reproduce_dry_run_writes_the_sbatch_script_and_refuses_bad_combinations(tmp_path):
+    from typer.testing import CliRunner
+
+    from sslr_cli.cli import app
+
+    cli = CliRunner()
+    out = tmp_path / "o"
+    result = cli.invoke(app, ["reproduce", str(out), "--scale", "toy", "--seeds", "1", "--dry-run", "--format", "sbatch"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("#!/usr/bin/env bash")
+    assert f"sslr reproduce {out} --scale toy --seeds 1 --stage data-circles" in result.output
+    assert not out.exists()  # a dry run writes nothing
+    for argv, message in ((["--format", "yaml", "--dry-run"], "--format 'yaml': choose text or sbatch"),
+                          (["--format", "sbatch"], "--format: only with --dry-run"),
+                          (["--stage", "table1", "--dry-run"], "--stage: runs one stage"),
+                          (["--clevr", str(tmp_path / "missing"), "--dry-run"], ": not a folder")):
+        bad = cli.invoke(app, ["reproduce", str(out), "--scale", "toy", *argv])
+        assert bad.exit_code != 0 and message in bad.output, (argv, bad.output)
+        assert "Traceback" not in bad.output
+
+
+def test_a_cluster_job_runs_its_stage_and_refuses_one_whose_needs_are_not_done(tmp_path):
+    from typer.testing import CliRunner
+
+    from sslr_cli.cli import app
+
+    cli = CliRunner()
+    out = tmp_path / "o"
+    early = cli.invoke(app, ["reproduce", str(out), "--scale", "toy", "--only", "table1", "--stage", "table1"])
+    assert early.exit_code != 0 and "--stage table1: needs" in early.output and "not done yet" in early.output
+    done = cli.invoke(app, ["reproduce", str(out), "--scale", "toy", "--only", "table1", "--stage", "data-circles"])
+    assert done.exit_code == 0, done.output
+    assert (out / "data" / "circles-train.h5").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["data-circles"]["done"] and not manifest["stages"].get("train-srn-s0")

@@ -328,11 +328,23 @@ ReproduceSeeds = Annotated[Optional[int], typer.Option(
     "--seeds", rich_help_panel=PLAN, help="Training seeds per model for Table 1 and Table 3 (default: the scale's).")]
 Jobs = Annotated[Optional[int], typer.Option(
     "--jobs", "-j", rich_help_panel=DEVICES,
-    help="Training stages side by side, one process each (default: 2 on a CPU scale with 2+ cores, else 1).")]
+    help="Training stages side by side, one process each (default: one per GPU on several GPUs; 2 on a CPU scale "
+         "with 2+ cores; else 1).")]
 DryRun = Annotated[bool, typer.Option(
     "--dry-run", rich_help_panel=PLAN, help="Print the stages as `sslr` commands and exit.")]
 ReportOnly = Annotated[bool, typer.Option(
     "--report-only", rich_help_panel=PLAN, help="Rewrite the report from what OUT holds, run nothing.")]
+ClevrDir = Annotated[Optional[Path], typer.Option(
+    "--clevr", file_okay=False, rich_help_panel=PLAN,
+    help="Table 2 on the real CLEVR: a CLEVR_v1.0-layout folder (imported by 'sslr gen-data clevr --from'; "
+         "default: rendered CLEVR-style scenes).")]
+PlanFormat = Annotated[str, typer.Option(
+    "--format", rich_help_panel=PLAN,
+    help="With --dry-run: text (the commands, default) or sbatch (a SLURM script: one job per stage, each after "
+         "the stages it needs, then the report).")]
+OneStage = Annotated[Optional[str], typer.Option(
+    "--stage", rich_help_panel=PLAN,
+    help="Run only this stage of the plan (its needs must be done): what each job of --format sbatch runs.")]
 StartOver = Annotated[bool, typer.Option(
     "--force", rich_help_panel=PLAN, help="Start over in an OUT that holds a reproduction with other settings.")]
 

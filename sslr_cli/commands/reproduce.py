@@ -27,9 +27,13 @@ def reproduce_command(
     device: o.DeviceOption = "auto",
     jobs: o.Jobs = None,
     threads: o.Threads = None,
+    clevr: o.ClevrDir = None,
+    plan_format: o.PlanFormat = "text",
+    stage: o.OneStage = None,
 ) -> None:
     """Reproduce the paper: every stage resumable, then OUT/report.md, OUT/report.html and OUT/results.json."""
-    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, executor(ctx), threads)
+    _reproduce(out_dir, scale, only, seeds, device, jobs, dry_run, report_only, force, executor(ctx), threads,
+               clevr, plan_format, stage)
 
 
 def executor(ctx: typer.Context | None):
@@ -135,32 +139,84 @@ class Display:
                                  info="" if left is None else f"~{_fmt_minutes(left)} of training left")
 
 
+def _gpus(device: str) -> list[str]:
+    """The GPUs this process sees (none with --device cpu): their indices as CUDA_VISIBLE_DEVICES names them."""
+    if device == "cpu":
+        return []
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def _estimate_device(scale, gpus: list[str]) -> tuple[str | None, str]:
+    """The GPU whose measured step times estimate the trainings (None: the CPU's), and how to say it."""
+    from sslr_cli.reproduce.gpu_times import MEASURED_ON
+
+    if gpus:
+        import torch
+
+        name = torch.cuda.get_device_name(0)
+        return name, f"on one {name}"
+    if scale.gpu:
+        return MEASURED_ON, f"on one {MEASURED_ON} (this machine has no GPU; the step times measured there)"
+    return None, "at one CPU thread per run"
+
+
+def _reproduce_argv(out_dir: Path, scale: str, only, seeds, device: str, clevr) -> list[str]:
+    """The `sslr reproduce` arguments that rebuild this plan (what each cluster job runs, with --stage)."""
+    argv = ["reproduce", str(out_dir), "--scale", scale]
+    argv += ["--only", only] if only else []
+    argv += ["--seeds", str(seeds)] if seeds is not None else []
+    argv += ["--clevr", str(clevr)] if clevr is not None else []
+    argv += ["--device", device] if device != "auto" else []
+    return argv
+
+
 @user_errors
 def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optional[int], device: str,
                jobs: Optional[int], dry_run: bool, report_only: bool, force: bool, execute,
-               threads: Optional[int] = None) -> None:
+               threads: Optional[int] = None, clevr: Optional[Path] = None, plan_format: str = "text",
+               stage: Optional[str] = None) -> None:
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.reproduce.plan import build_plan, get_scale, parse_only
     from sslr_cli.reproduce.report import write_report
     from sslr_cli.reproduce.runner import Interrupted, Runner
 
+    if plan_format not in ("text", "sbatch"):
+        raise SSLRError(f"--format {plan_format!r}: choose text or sbatch")
+    if plan_format != "text" and not dry_run:
+        raise SSLRError("--format: only with --dry-run (it says how the plan is printed)")
+    if stage is not None and (dry_run or report_only):
+        raise SSLRError("--stage: runs one stage; not with --dry-run or --report-only")
+    if clevr is not None and not clevr.is_dir():
+        raise SSLRError(f"--clevr {clevr}: not a folder (a CLEVR_v1.0 layout: images/, scenes/)")
     use_threads(threads)  # this process's stages; each side-by-side training: --threads, else the cores / --jobs
     scale = get_scale(scale_name)
-    stages = build_plan(scale, out_dir, seeds, parse_only(only), device)
+    gpus = _gpus(device) if (dry_run or stage is None) and not report_only else []
+    estimate_on, estimate_text = _estimate_device(scale, gpus)
+    stages = build_plan(scale, out_dir, seeds, parse_only(only), device, clevr, estimate_on)
     n_seeds = scale.seeds if seeds is None else seeds
     if jobs is None:
-        jobs = 2 if scale.parallel and (os.cpu_count() or 1) >= 2 else 1
+        jobs = len(gpus) if len(gpus) > 1 else 2 if scale.parallel and not gpus and (os.cpu_count() or 1) >= 2 else 1
     o.check_ranges({"--jobs": jobs})
+    if dry_run and plan_format == "sbatch":
+        from sslr_cli.reproduce.slurm import sbatch_script
+
+        print(sbatch_script(stages, _reproduce_argv(out_dir, scale.name, only, seeds, device, clevr), str(out_dir)))
+        return
     if dry_run:
         total = sum(s.est_seconds or 0 for s in stages)
+        trainings = sum(1 for s in stages if s.kind == "train")
         unknown = sum(1 for s in stages if s.kind == "train" and s.est_seconds is None)
         print(f"# sslr reproduce {out_dir} --scale {scale.name}: {scale.about}")
-        if unknown:  # no measured step time for these presets (the GPU scale): say so rather than print 0
-            print(f"# {len(stages)} stages; training time unknown for {unknown} of the "
-                  f"{sum(1 for s in stages if s.kind == 'train')} trainings (no measured step times for their presets)")
+        if unknown == trainings and trainings:  # no measured step time at all: say so rather than print 0
+            print(f"# {len(stages)} stages; training time unknown for the {trainings} trainings "
+                  f"(no measured step times for their presets {estimate_text})")
         else:
-            print(f"# {len(stages)} stages; training about {_fmt_minutes(total)} at one thread per run "
-                  f"(estimate; runs marked 'side by side' may run {jobs} at a time)")
+            part = (f" for {trainings - unknown} of the {trainings} trainings (unknown for {unknown}: no measured "
+                    f"step times for their presets)") if unknown else ""
+            print(f"# {len(stages)} stages; training about {_fmt_minutes(total)} {estimate_text}{part}, one after "
+                  f"the other (estimate; runs marked 'side by side' may run {jobs} at a time)")
         print(f"mkdir -p {out_dir}/results {out_dir}/figures")
         for k, s in enumerate(stages, 1):
             extra = ""
@@ -184,7 +240,18 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
         return
     resolve_device(device)
     identity = {"scale": scale.name, "seeds": n_seeds}  # the device may change between runs (resume on a GPU)
-    runner = Runner(stages, out_dir, identity, execute, force=force, jobs=jobs, threads=threads)
+    if stage is not None:  # one cluster job: that stage alone, here
+        runner = Runner(stages, out_dir, identity, execute, force=False, jobs=1, threads=threads)
+        try:
+            runner.run(only_stage=stage)
+        except Interrupted as exc:
+            err.print(f"[yellow]stage {stage} stopped by {exc.signal}: its last checkpoint is kept; run the same "
+                      f"command again to continue[/yellow]")
+            raise typer.Exit(143 if exc.signal == "SIGTERM" else 130)
+        print(f"stage {stage}: done")
+        return
+    runner = Runner(stages, out_dir, identity, execute, force=force, jobs=jobs, threads=threads,
+                    gpus=gpus if len(gpus) > 1 else None)
     live = sys.stdout.isatty() and err.is_terminal
     display = Display(stages, jobs, live)
     runner.events = display

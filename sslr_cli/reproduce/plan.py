@@ -62,7 +62,7 @@ SCALES: dict[str, Scale] = {
         match_steps={"cnn": 120_000, "mlp": 120_000, "srn": 120_000, "srn-ri": 120_000},  # 60 epochs x 2000 of 32
         n_iso_train=64000, n_iso_test=4000, clevr_steps={"srn": 220_000, "mlp": 220_000},  # 100 epochs of 70000 / 32
         n_clevr_train=70000, n_clevr_val=15000, seeds=3, tsne_grid=16, tsne3_grid=10, parallel=False,
-        n_val=4000, curve_points=20),  # all 64000 images train (1000 steps an epoch: r switches at step 20000);
+        n_val=4000, curve_points=20, gpu=True),  # all 64000 images train (1000 steps an epoch: r switches at step 20000);
     # validation on 4000 images of their own, as the paper's 4000 test images (the authors' code keeps the best
     # test loss; sslr's best.pt is the best validation loss)
 }

@@ -29,6 +29,7 @@ class Scale:
     tsne3_grid: int
     samples: int = 5
     parallel: bool = True  # by default train two runs side by side (one process each, --jobs 2): the CPU scales
+    gpu: bool = False  # sized for a GPU: a dry run on a machine without one estimates for the measured GPU
     val_fraction: float = 0.0  # held out of the circles training file (0: best.pt = the last weights)
     n_val: int = 0  # a circles validation file of its own (--val), so that training sees all n_train images
     extra_train: tuple[str, ...] = ()  # appended to every `sslr train` line (the toy scale's widths)

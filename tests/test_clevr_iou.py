@@ -385,3 +385,17 @@ def test_iou_cli_json_is_measure_iou_of_each_checkpoint(clevr_run):
                 assert c[key] is None, key
             else:
                 assert c[key] == pytest.approx(value, rel=1e-9), key
+
+
+def test_iou_figure_is_fig7_and_the_json_names_the_source(clevr_run, tmp_path):
+    data, run, _ = clevr_run
+    fig = tmp_path / "fig7.png"
+    r = runner.invoke(app, ["iou", str(run), "--data", str(data), "--limit", "4", "--figure", str(fig), "--json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.output)
+    assert payload["figure"] == str(fig) and payload["source"] == "rendered"
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = runner.invoke(app, ["iou", str(run), "--data", str(data), "--limit", "4", "--figure", str(fig)])
+    assert again.exit_code == 2 and "already exists (use --force to overwrite)" in again.output
+    without = runner.invoke(app, ["iou", str(run), "--data", str(data), "--limit", "2", "--json"])
+    assert json.loads(without.output)["figure"] is None  # no figure unless asked for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from rich.table import Table
 
@@ -28,10 +29,15 @@ def iou_command(
     inner_steps: o.InnerStepsOption = None,
     device: o.DeviceOption = "auto",
     threads: o.Threads = None,
+    samples: o.Samples = 0,
+    figure: o.Figure = None,
+    seed: o.FigureSeed = 0,
+    force: o.Overwrite = False,
     quiet: o.QuietOption = False,
     as_json: o.JsonOption = False,
 ) -> None:
-    """Table 2: overall IoU and per-object (Chamfer box) IoU on CLEVR, with ARI and foreground-ARI."""
+    """Table 2: overall IoU and per-object (Chamfer box) IoU on CLEVR, with ARI and foreground-ARI; with --figure
+    (or --samples N) Fig. 7: decompositions with each element's boxes and the ground truth's."""
     from sslr_cli.engine.device import resolve_device
     from sslr_cli.experiments.checkpoints import inner_steps_note, load_models
     from sslr_cli.experiments.inputs import load_clevr_eval
@@ -44,7 +50,14 @@ def iou_command(
         raise SSLRError(f"--overall-mode {overall_mode!r}: choose one of {', '.join(OVERALL_MODES)}")
     if boxes not in BOX_KINDS:
         raise SSLRError(f"--boxes {boxes!r}: choose one of {', '.join(BOX_KINDS)}")
-    o.check_ranges({"--threshold": threshold, "--limit": limit, "--batch-size": batch_size})
+    o.check_ranges({"--threshold": threshold, "--limit": limit, "--batch-size": batch_size, "--samples": samples})
+    if figure is not None and samples == 0:
+        samples = 4
+    fig_path = None
+    if samples > 0:
+        from sslr_cli.experiments.figures import output_path
+
+        fig_path = output_path(figure, Path("."), "fig7-clevr.png", force)  # checked before any work
     dev = resolve_device(device)
     loaded = load_models(list(checkpoints), dev, r=inner_steps)  # checks the task; labels "SRN <run>"
     arrays = load_clevr_eval(data, loaded, limit, boxes)
@@ -58,9 +71,12 @@ def iou_command(
             results.append(measure_iou(model, arrays, batch_size, dev, threshold,
                                        on_batch=lambda k, job=job: bar.advance(job, k)))
 
+    if fig_path is not None:
+        _figure7(models, arrays, samples, seed, threshold, dev, fig_path, force)
     payload = {
-        "data": str(data), "images": n, "threshold": threshold, "per_object_mode": per_object_mode,
-        "overall_mode": overall_mode, "boxes": boxes,
+        "data": str(data), "source": arrays.get("source", "rendered"), "images": n, "threshold": threshold,
+        "per_object_mode": per_object_mode, "overall_mode": overall_mode, "boxes": boxes,
+        "figure": None if fig_path is None else str(fig_path),
         "checkpoints": [{"label": label, "checkpoint": str(path), "generator": cfg.model.generator, "preset": cfg.preset,
                          "inner_steps": m.inner_steps, "overall_iou": r.overall(overall_mode),
                          "per_object_iou": r.per_object(per_object_mode), **r.to_dict()}
@@ -94,3 +110,23 @@ def iou_command(
                                     ("ARI", results[0].images_ari)) if v < n]
     for what, v in skipped:
         out.print(f"[yellow]{what}: {v} of {n} images have the ground truth it needs (the rest are skipped)[/yellow]")
+    if fig_path is not None:
+        out.print(f"figure: {fig_path}")
+
+
+def _figure7(models, arrays, samples: int, seed: int, threshold: float, dev, path: Path, force: bool) -> None:
+    """Fig. 7: ``samples`` images (seeded choice), each model's reconstruction and elements with their boxes."""
+    import numpy as np
+    import torch
+
+    from sslr_cli.experiments.clevr_figure import decompose_with_boxes, truth_boxes
+    from sslr_cli.experiments.figures import reconstruction_figure, save_figure
+
+    n = len(arrays["images"])
+    pick = np.sort(np.random.default_rng(seed).choice(n, size=min(samples, n), replace=False))
+    images = torch.from_numpy(np.ascontiguousarray(arrays["images"][pick]))
+    boxed = [(label, decompose_with_boxes(model, images, threshold, dev)) for label, _, model, _ in models]
+    fig = reconstruction_figure(images.numpy(), [(label, b.decomposition) for label, b in boxed],
+                                original_boxes=[truth_boxes(arrays["boxes"][i]) for i in pick],
+                                element_boxes=[b.boxes for _, b in boxed])
+    save_figure(fig, path, force)

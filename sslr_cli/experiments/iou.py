@@ -293,6 +293,9 @@ def iou_arrays(scene_file, boxes: str = BOX_KINDS[0], limit: int | None = None) 
     # imported real CLEVR has visible boxes only where a _mask.png existed
     known = arrays.get("has_mask") if boxes == "visible" and "has_mask" in arrays else None
     arrays["has_boxes"] = np.ones(n, np.uint8) if known is None else np.asarray(known, np.uint8)
+    # where the scenes come from, for the report: the real CLEVR (imported) or this project's renderer
+    imported = scene_file.params.get("generator") == "clevr-import"
+    arrays["source"] = f"CLEVR ({scene_file.params.get('source')})" if imported else "rendered"
     return arrays
 
 

@@ -1,5 +1,5 @@
-"""Table 2, IoU on CLEVR-style scenes: rendered scenes, SSLR-SRN and SSLR-MLP (one seed), `sslr iou`.
-Only at scales with a CLEVR preset."""
+"""Table 2, IoU on CLEVR, and Fig. 7: rendered CLEVR-style scenes or the real CLEVR (``--clevr DIR``), SSLR-SRN
+and SSLR-MLP (one seed), `sslr iou` (its --figure draws Fig. 7). Only at scales with a CLEVR preset."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sslr_cli.reproduce.stage import Stage
 GROUP = "table2"
 GENERATORS = ("srn", "mlp")
 MEASURES = (("overall_iou", "overall IoU"), ("per_object_iou", "per-object IoU"))
+FIGURE = "figures/fig7-clevr.png"
 
 
 def stages(ctx: PlanContext) -> list[Stage]:
@@ -40,9 +41,11 @@ def stages(ctx: PlanContext) -> list[Stage]:
                  for gen in GENERATORS]
     plan += trainings
     plan.append(Stage(
-        "table2", GROUP, "eval", "Table 2: IoU on CLEVR",
-        (("iou", *(s.run_dir for s in trainings), "--data", p("data/clevr-val.h5"), "--json", *ctx.device_args),),
-        (p("results/table2.json"),), tuple(s.name for s in trainings), {}, stdout=p("results/table2.json")))
+        "table2", GROUP, "eval", "Table 2: IoU on CLEVR and Fig. 7 (decompositions with their boxes)",
+        (("iou", *(s.run_dir for s in trainings), "--data", p("data/clevr-val.h5"), "--samples", str(scale.samples),
+          "--figure", p(FIGURE), "--force", "--json", *ctx.device_args),),
+        (p("results/table2.json"), p(FIGURE)), tuple(s.name for s in trainings), {"source": source},
+        stdout=p("results/table2.json")))
     return plan
 
 
@@ -53,7 +56,8 @@ def table2_results(data: dict) -> dict:
     for c in data["checkpoints"]:
         ours[label(c["generator"])] = {"overall_iou": c["overall_iou"], "per_object_iou": c["per_object_iou"],
                                        "ari": c["ari"], "fg_ari": c["fg_ari"]}
-    return {"images": data["images"], "ours": ours, "paper": PAPER_TABLE2}
+    return {"images": data["images"], "source": data.get("source", "rendered"), "ours": ours, "paper": PAPER_TABLE2,
+            "figure": FIGURE if data.get("figure") else None}
 
 
 def collect(results_dir: Path, done: set[str]) -> dict | None:
@@ -73,7 +77,7 @@ def verdicts(t2: dict) -> list[dict]:
 
 
 def blocks(t2: dict | None) -> list[Block]:
-    b = [Block("h2", "Table 2: IoU on CLEVR-style scenes")]
+    b = [Block("h2", "Table 2: IoU on CLEVR, Fig. 7")]
     if not t2:
         return b + [Block("p", NOT_RUN)]
     gens = [g for g in (label("mlp"), label("srn")) if g in t2["ours"]]
@@ -81,7 +85,12 @@ def blocks(t2: dict | None) -> list[Block]:
                  for key, what in MEASURES)
     return b + [Block("table", headers=("", *[f"{g} (ours)" for g in gens], *[f"{g} (paper)" for g in t2["paper"]]),
                       rows=rows),
-                Block("p", f"{t2['images']} rendered validation scenes (the paper: the real CLEVR, 15000).")]
+                Block("p", (f"{t2['images']} rendered validation scenes (the paper: the real CLEVR, 15000)."
+                            if t2.get("source", "rendered") == "rendered" else
+                            f"{t2['images']} validation images of {t2['source']} (the paper: the real CLEVR, 15000).")),
+                *([Block("figure", "Fig. 7: CLEVR decompositions (original with its ground-truth boxes; per model its "
+                                   "reconstruction and the elements Table 2 scores, each with its boxes)",
+                         path=t2["figure"])] if t2.get("figure") else [])]
 
 
 EXPERIMENT = Experiment(GROUP, stages, collect, blocks, verdicts)

@@ -110,7 +110,7 @@ def test_inner_steps_is_declared_once_and_checked_once():
 
 
 # the gen-data commands still declare their options in place (to move into commands/options.py as the rest did)
-_OPTIONS_IN_PLACE = {"gen_data.py", "gen_clevr.py", "import_multi_object.py"}
+_OPTIONS_IN_PLACE = {"gen_circles.py", "gen_common.py", "gen_clevr.py", "import_multi_object.py"}
 
 
 def test_every_commands_options_are_declared_once_in_the_options_module():

@@ -8,6 +8,7 @@ Not a test: nothing here asserts a time. Every figure is measured in this run on
     python benchmarks/bench.py --detail        # also every section's own table
     python benchmarks/bench.py --only data     # just data generation (a section alone prints its own table)
     python benchmarks/bench.py --only inner-step   # one graph-free SRN inner step: autograd / torch ops / kernel
+    python benchmarks/bench.py --only threads      # the default thread count vs torch's, alone and beside a busy process
 """
 
 from __future__ import annotations
@@ -400,6 +401,21 @@ def bench_clevr_render(n: int = 200, size: int = 128) -> None:
     summarise(f"CLEVR-style renderer, {size}x{size}, images/s", f"{r['images_per_s']:.1f}")
 
 
+def bench_threads(rounds: int) -> None:
+    """A tiny SRN training step with the default thread policy and with torch's default, alone and beside a busy
+    process (benchmarks/threads.py; rounds taken in turn, medians)."""
+    from threads import measure  # this script's folder is on sys.path
+
+    res = measure(["sslr-default", "torch"], ["idle", "busy"], rounds, seconds=2.0,
+                  log=lambda line: console.print(line, highlight=False))
+    for cond, what in (("idle", "as the machine is"), ("busy", "beside a busy loop")):
+        ours, theirs = res["sslr-default"][cond], res["torch"][cond]
+        others = sorted(ours["others_cores"] + theirs["others_cores"])[len(ours["others_cores"])]
+        summarise(f"tiny SRN training, images/s {what} (others kept {others:.1f} cores busy): "
+                  f"sslr's default {ours['threads']} thread(s) (torch's default {theirs['threads']})", f"{ours['images_per_s']:.1f} ({theirs['images_per_s']:.1f})",
+                  f"x{ours['images_per_s'] / theirs['images_per_s']:.2f}")
+
+
 def bench_help_start(reps: int = 5) -> None:
     """Wall time of `sslr --help` in a fresh process (the CLI imports no torch to print help), as
     benchmarks/cli_start.py measures it."""
@@ -419,7 +435,7 @@ def print_summary() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=("cli-start", "data", "steps", "inner-grad", "inner-step", "clevr"), default=None)
+    ap.add_argument("--only", choices=("cli-start", "data", "steps", "inner-grad", "inner-step", "threads", "clevr"), default=None)
     ap.add_argument("--skip-paper", action="store_true", help="leave out the paper preset (minutes per step set on 2 cores)")
     ap.add_argument("--n", type=int, default=4000, help="images for the generation comparison")
     ap.add_argument("--reps", type=int, default=3)
@@ -461,9 +477,11 @@ def main() -> None:
         bench_implicit_ratio("tiny", reps=max(args.reps, 11))
     if args.only in (None, "inner-step"):  # one graph-free inner step: autograd, torch ops, the FSPool kernel
         bench_inner_step(max(args.reps, 3))
+    if args.only in (None, "threads"):  # the default thread count against torch's, alone and beside a busy process
+        bench_threads(max(args.reps, 3))
     if args.only in (None, "clevr"):
         bench_clevr_render()
-    if args.only is None:
+    if args.only in (None, "threads"):
         print_summary()
 
 

@@ -116,8 +116,10 @@ from sslr_cli.config import get_preset
 from sslr_cli.data.loader import to_float_images
 from sslr_cli.engine.device import autocast
 from sslr_cli.engine.tasks import reconstruction_loss
+from sslr_cli.engine.threads import configure_threads
 from sslr_cli.models import SetAutoencoder
 
+configure_threads(None)  # the thread count sslr's commands use by default (SSLR_THREADS chooses another)
 preset, generator, precision, r, batch, reps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 torch.manual_seed(0)
 cfg = replace(get_preset(preset).model, generator=generator, inner_steps=r)
@@ -141,21 +143,23 @@ flops = fc.get_total_flops()
 times = []
 for _ in range(reps):
     t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
-a = torch.randn(2048, 2048); b = torch.randn(2048, 2048)
+# the peak of the row's own precision: a bf16 matmul for bf16 rows (oneDNN's AMX/AVX-512 BF16 path), fp32 otherwise
+dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+a = torch.randn(2048, 2048).to(dtype); b = torch.randn(2048, 2048).to(dtype)
 a @ b
 t = time.perf_counter()
 for _ in range(5):
     a @ b
 peak = 5 * 2 * 2048 ** 3 / (time.perf_counter() - t)
 best = min(times)
-print(json.dumps({"step_s": best, "median_s": sorted(times)[len(times) // 2], "flops": flops, "matmul_peak": peak,
+print(json.dumps({"threads": torch.get_num_threads(), "step_s": best, "median_s": sorted(times)[len(times) // 2], "flops": flops, "matmul_peak": peak,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
 def bench_steps(configs: list[tuple[str, str, str, int]], batch: int, reps: int) -> None:
-    table = Table(title=f"Training step, batch {batch} (best of {reps}; {os.cpu_count()} CPU cores, torch threads = default)")
-    for col in ("preset", "generator", "r", "precision", "s/step", "images/s", "GFLOP/step", "GFLOP/s", "% of fp32 matmul peak", "peak RSS MB"):
+    table = Table(title=f"Training step, batch {batch} (best of {reps}; {os.cpu_count()} CPU cores, sslr's default threads)")
+    for col in ("preset", "generator", "r", "precision", "s/step", "images/s", "GFLOP/step", "GFLOP/s", "% of matmul peak (own precision)", "peak RSS MB"):
         table.add_column(col, justify="right")
     measured = {}
     for preset, generator, precision, r in configs:
@@ -171,7 +175,8 @@ def bench_steps(configs: list[tuple[str, str, str, int]], batch: int, reps: int)
         table.add_row(preset, generator, str(r) if generator == "srn" else "-", precision, f"{m['step_s']:.3f}",
                       f"{batch / m['step_s']:.1f}", f"{gflops:.1f}", f"{achieved:.1f}",
                       f"{100 * achieved * 1e9 / m['matmul_peak']:.0f}%  (peak {m['matmul_peak'] / 1e9:.0f})", f"{m['rss_mb']:.0f}")
-        console.print(f"  measured {preset}/{generator}/{precision}/r={r}: {m['step_s']:.3f} s/step", highlight=False)
+        console.print(f"  measured {preset}/{generator}/{precision}/r={r}: {m['step_s']:.3f} s/step, {m['threads']} thread(s)",
+                      highlight=False)
     show(table)
     for preset in dict.fromkeys(c[0] for c in configs):
         srn, mlp = measured.get((preset, "srn", "bf16", 10)), measured.get((preset, "mlp", "bf16", 0))

@@ -120,6 +120,8 @@ from sslr_cli.engine.threads import configure_threads
 from sslr_cli.models import SetAutoencoder
 
 configure_threads(None)  # the thread count sslr's commands use by default (SSLR_THREADS chooses another)
+from sslr_cli.engine.memory import keep_freed_memory
+keep_freed_memory()  # as `sslr train` on a CPU
 preset, generator, precision, r, batch, reps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 torch.manual_seed(0)
 cfg = replace(get_preset(preset).model, generator=generator, inner_steps=r)

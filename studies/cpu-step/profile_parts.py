@@ -13,18 +13,24 @@ Optionally (``--ops``) torch.profiler's top operators of one step, self CPU time
 
     python studies/cpu-step/profile_parts.py --presets tiny,small --generators srn,mlp --reps 15 \\
         --out studies/cpu-step/results/parts-tiny-small-bf16.json
+    python studies/cpu-step/profile_parts.py --keep-freed-memory --out studies/cpu-step/results/parts-tiny-small-bf16-after.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 torch.set_num_threads(1)
+if "--keep-freed-memory" in sys.argv:  # as `sslr train` does on a CPU since this study (engine/memory.py)
+    from sslr_cli.engine.memory import keep_freed_memory
+
+    keep_freed_memory()
 
 from sslr_cli.config import get_preset  # noqa: E402
 from sslr_cli.engine.device import autocast, flush_denormals, seed_everything  # noqa: E402
@@ -132,6 +138,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--ops", default=None, help="also write torch.profiler's operator table of each config to FILE")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--keep-freed-memory", action="store_true", help="glibc malloc keeps freed memory (engine/memory.py)")
     args = ap.parse_args()
     configs = [(p, gname) for p in args.presets.split(",") for gname in args.generators.split(",")]
     built = {c: build(*c) for c in configs}

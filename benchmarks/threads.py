@@ -70,6 +70,7 @@ CANDIDATES: dict[str, tuple[str, dict[str, str]]] = {
     "2": ("2", {}),
     "2-passive": ("2", {"OMP_WAIT_POLICY": "PASSIVE"}),
     "2-spin1000": ("2", {"GOMP_SPINCOUNT": "1000"}),
+    "2-dynamic": ("2", {"OMP_DYNAMIC": "true"}),  # finished no step in minutes on 2 cores (studies/cpu-step)
     "sslr-default": ("sslr-default", {}),
 }
 BUSY = "while True: pass"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from sslr_cli.data.circles import CircleSpec, generate_circles
 from sslr_cli.data.store import write_scenes
 
 torch.set_num_threads(1)  # tests run beside other work on 2 cores; tiny models gain nothing from threads
+os.environ.setdefault("SSLR_THREADS", "1")  # and the commands they call in-process too, on a machine of any size
 
 
 def tiny_model(**kw) -> ModelConfig:

@@ -32,7 +32,8 @@ DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when ava
                                            rich_help_panel=DEVICES)]
 Threads = Annotated[Optional[int], typer.Option(  # its range: engine/threads.py, which also reads $SSLR_THREADS
     "--threads", rich_help_panel=DEVICES, show_default=False,
-    help="CPU threads for computing (default: $SSLR_THREADS, else torch's default; a resumed training: the count its "
+    help="CPU threads for computing (default: $SSLR_THREADS, else $OMP_NUM_THREADS, else one fewer than the cores, "
+         "at least 1, so that other work on a core slows it instead of stalling it; a resumed training: the count its "
          "checkpoint was written with; sslr reproduce: each training process's, default the cores / --jobs).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the results as JSON.", rich_help_panel=OUTPUT)]

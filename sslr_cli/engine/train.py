@@ -25,6 +25,7 @@ from sslr_cli.data.store import SceneArrays, open_scenes
 from sslr_cli.engine.checkpoint import load_model, read_checkpoint
 from sslr_cli.engine.device import autocast, configure_precision, flush_denormals, resolve_device, seed_everything
 from sslr_cli.engine.hooks import RunStart, TrainHook
+from sslr_cli.engine.memory import keep_freed_memory
 from sslr_cli.engine.preemption import Preemption
 from sslr_cli.engine.run_config import build_run_config, check_run_config
 from sslr_cli.engine.run_dir import RunDir
@@ -347,6 +348,8 @@ def train(
         from sslr_cli.engine.cuda_graphs import GraphedTrainStep
 
         graphed = GraphedTrainStep(task, cfg, state.optimizer, dev)
+    if dev.type == "cpu":
+        keep_freed_memory()  # each step's large tensors reuse the pages of the last step's (engine/memory.py)
     with run_dir, Preemption(cfg) as preemption, flush_denormals(dev):  # SIGTERM/SIGINT and last.pt on a clock
         # the caller's hooks first: a clock checkpoint at an evaluation step then holds its line
         return TrainLoop(cfg, task, state, run_dir, net, loader, val_t, dev, dist, (*hooks, preemption),

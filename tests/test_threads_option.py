@@ -29,17 +29,18 @@ def torch_threads(monkeypatch):
 
 
 @pytest.mark.parametrize("requested, env, want", [
-    (None, None, None),  # neither: torch's default stays
-    (None, "", None),
+    (None, None, 3),  # neither: the default, one fewer than the 4 cores
+    (None, "", 3),
     (3, None, 3),
     (3, "5", 3),  # the option wins over the environment
     (None, "2", 2),
     (None, " 4 ", 4),
 ])
-def test_resolve_threads_takes_the_option_then_the_environment(monkeypatch, requested, env, want):
-    if env is not None:
-        monkeypatch.setenv(ENV, env)
-    assert resolve_threads(requested) == want
+def test_resolve_threads_takes_the_option_then_the_environment(requested, env, want):
+    environ = {} if env is None else {ENV: env}
+    assert resolve_threads(requested, environ, cores=4) == want
+    # OMP_NUM_THREADS set and nothing else: torch's own count (which follows it) stays
+    assert resolve_threads(requested, {**environ, "OMP_NUM_THREADS": "2"}, cores=4) == (None if want == 3 and requested is None else want)
 
 
 @pytest.mark.parametrize("requested, env, words", [

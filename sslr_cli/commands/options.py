@@ -6,7 +6,7 @@ option of `sslr train` whose parameter is named like a field of ``ModelConfig`` 
 field (``commands/train.py`` maps them by name; ranges are checked by the dataclasses alone); ``--set
 SECTION.FIELD=VALUE`` sets any field. The numbers of the analysis commands, reproduce and gen-data have their
 ranges here too (``check_ranges``), checked by one function; the settings of the data gen-data makes are checked
-by the data's own specs (``CircleSpec``, ``ClevrSpec``).
+by the data's own specs (``CircleSpec``, ``ClevrSpec``). The root's ``--version`` is here too.
 
 No heavy import here: the CLI's help must answer at once.
 """
@@ -430,3 +430,15 @@ Skip = Annotated[int, typer.Option(
     help="Leave out the first N scenes (of those --max-objects keeps): --limit 320 for a test file, then --skip 320 "
          "for the training file.")]
 
+
+# ---- the root: sslr --version -------------------------------------------------------------------------------------------
+def _print_version(value: bool) -> None:
+    if value:
+        from sslr_cli.engine.environment import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
+Version = Annotated[Optional[bool], typer.Option(
+    "--version", callback=_print_version, is_eager=True, help="Show the version and exit.")]

@@ -6,7 +6,6 @@ when it runs, so `sslr --help`, `sslr CMD --help` and `sslr --version` answer at
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -16,6 +15,7 @@ from sslr_cli.commands import match, reproduce
 from sslr_cli.models.registry import GENERATORS
 from sslr_cli.commands import info, iou
 from sslr_cli.commands import export
+from sslr_cli.commands import options as o
 
 app = typer.Typer(
     name="sslr",
@@ -37,16 +37,8 @@ app.command("export", help="A run's weights as a pickle-free .safetensors file (
 app.command("iou", help="Table 2: overall and per-object (Chamfer box) IoU on CLEVR, with ARI, for reconstruction checkpoints.")(iou.iou_command)
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(info.version_line())
-        raise typer.Exit()
-
-
 @app.callback()
-def _root(
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
-) -> None:
+def _root(version: o.Version = None) -> None:
     """Set-Structured Latent Representations (SSLR) toolbox."""
 
 

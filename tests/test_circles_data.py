@@ -101,6 +101,11 @@ def test_bad_radius_range():
         CircleSpec(min_radius=0).validate()
 
 
+def test_isocircles_need_a_circle_per_image():
+    with pytest.raises(SSLRError, match="--count 0: need at least one circle per image"):
+        generate_isocircles(2, count=0)
+
+
 def test_isocircles_pairs_share_circles_and_target_is_recomputed():
     s = generate_isocircles(60, count=2, seed=9)
     a, b = s["objects"], s["objects_b"]

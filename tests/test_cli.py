@@ -66,6 +66,31 @@ def test_gen_data_bad_options(tmp_path, args, fragment):
     assert not (tmp_path / "c.h5").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (("circles", "--n", 0), "--n 0: must be >= 1"),
+    (("circles", "--count", -1), "--count -1: must be >= 0"),
+    (("circles", "--max-radius", 50), "--max-radius 50"),
+    (("isocircles", "--n", 0), "--n 0: must be >= 1"),
+    (("isocircles", "--count", 0), "--count 0: need at least one circle per image"),
+    (("clevr", "--n", 0), "--n 0: must be >= 1"),
+    (("clevr", "--limit", 0), "--limit 0: must be >= 1"),
+])
+def test_gen_data_checks_its_settings_before_making_the_output_folder(tmp_path, args, message):
+    kind, *rest = args
+    one_line_error(run("gen-data", kind, tmp_path / "new" / "x.h5", *rest, "-q"), message)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--max-objects", -1), "--max-objects -1: must be >= 0"),
+    (("--limit", 0), "--limit 0: must be >= 1"),
+    (("--skip", -1), "--skip -1: must be >= 0"),
+])
+def test_import_multi_object_ranges(tmp_path, args, message):
+    one_line_error(run("gen-data", "import-multi-object", tmp_path / "none.tfrecords", tmp_path / "x.h5",
+                       "--dataset", "tetrominoes", *args), message)
+
+
 def test_usage_error_exits_2(tmp_path):
     assert run("gen-data", "circles", tmp_path / "c.h5", "--n", "many").exit_code == 2
     assert run("train").exit_code == 2

@@ -12,13 +12,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import typer
 from conftest import tiny_run
 from typer.testing import CliRunner
 
 from sslr_cli.commands import gen_data
-from sslr_cli.commands.common import QuietOption, user_errors
-from sslr_cli.commands.gen_common import OUT_ARG, generate_file
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import user_errors
+from sslr_cli.commands.gen_common import generate_file
 from sslr_cli.commands.gen_data import GEN_DATA, gen_data_app
 from sslr_cli.data.circles import generate_isocircles
 from sslr_cli.data.dataset_kind import BASE_SCHEMA, DatasetKind
@@ -132,12 +132,12 @@ def test_a_new_kind_trains_gets_its_preset_and_its_learning_curve(toy, tmp_path)
 
 @user_errors
 def toy_command(
-    out_path: Path = OUT_ARG,
-    n: int = typer.Option(4, "--n", help="Number of images."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    out_path: o.DatasetOut,
+    n: o.Images = 4,
+    seed: o.DataSeed = 0,
+    force: o.OverwriteDataset = False,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
 ) -> None:
     generate_file("toy", out_path, n, force, quiet, as_json, lambda k, advance: iter([toy_scenes(k, seed)]))
 

@@ -109,18 +109,13 @@ def test_inner_steps_is_declared_once_and_checked_once():
     assert [f for f, s in _sources().items() if 'f"--inner-steps {' in s] == []
 
 
-# the gen-data commands still declare their options in place (to move into commands/options.py as the rest did)
-_OPTIONS_IN_PLACE = {"gen_circles.py", "gen_common.py", "gen_clevr.py", "import_multi_object.py"}
-
-
 def test_every_commands_options_are_declared_once_in_the_options_module():
-    for path in sorted((PACKAGE / "commands").glob("*.py")):
+    for path in sorted((PACKAGE / "commands").glob("*.py")) + [PACKAGE / "cli.py"]:
         text = path.read_text()
         assert "locals()" not in text and "import inspect" not in text and "signature(" not in text, path.name
         if path.name == "options.py":
             continue
-        declares = "typer.Option(" in text or "typer.Argument(" in text
-        assert declares == (path.name in _OPTIONS_IN_PLACE), path.name
+        assert "typer.Option(" not in text and "typer.Argument(" not in text, path.name
 
 
 def test_train_help_groups_its_options():

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
-import typer
 from rich.table import Table
 
-from sslr_cli.commands.common import QuietOption, out, print_json, progress_bar, user_errors
-from sslr_cli.commands.gen_common import OUT_ARG, dataset_summary
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import out, print_json, progress_bar, user_errors
+from sslr_cli.commands.gen_common import dataset_summary
 from sslr_cli.atomic import check_output
 from sslr_cli.errors import SSLRError
 
@@ -65,21 +64,22 @@ def render_clevr_summary(s: dict) -> None:
 
 @user_errors
 def clevr(
-    out_path: Path = OUT_ARG,
-    n: Optional[int] = typer.Option(None, "--n", help="Number of rendered images (default: 10000); with --from use --limit."),
-    size: int = typer.Option(128, "--size", help="Image side in pixels (the paper: 128)."),
-    min_objects: Optional[int] = typer.Option(None, "--min-objects", help="Fewest objects per scene (default: 3, as CLEVR)."),
-    max_objects: Optional[int] = typer.Option(None, "--max-objects", help="Most objects per scene (default: 10, as CLEVR)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical scenes."),
-    source: Optional[Path] = typer.Option(None, "--from", help="Import a CLEVR_v1.0-layout folder instead of rendering.", file_okay=False),
-    split: str = typer.Option("train", "--split", help="With --from: train, val or test."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="With --from: import only the first N scenes (by image index)."),
-    no_foreground: bool = typer.Option(False, "--no-foreground", help="With --from: import images that have neither a _foreground.png nor a _mask.png (no training target: the file scores per-object IoU only)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    out_path: o.DatasetOut,
+    n: o.Images = None,
+    size: o.ImageSide = 128,
+    min_objects: o.MinObjects = None,
+    max_objects: o.MaxObjects = None,
+    seed: o.DataSeed = 0,
+    source: o.ClevrSource = None,
+    split: o.Split = "train",
+    limit: o.ClevrLimit = None,
+    no_foreground: o.NoForeground = False,
+    force: o.OverwriteDataset = False,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
 ) -> None:
     """Options -> ``generate_clevr`` or ``import_clevr`` -> the file (the help line: ``data/clevr.py`` ``CLEVR``)."""
+    o.check_ranges({"--n": n, "--limit": limit})
     from sslr_cli.data.clevr import ClevrSpec, generate_clevr
     from sslr_cli.data.store import write_scenes
 
@@ -102,8 +102,6 @@ def clevr(
                          max_objects=10 if max_objects is None else max_objects)
         spec.validate()
         total = 10000 if n is None else n
-        if total < 1:
-            raise SSLRError(f"--n {total}: need at least one image")
 
         def make(advance):
             return generate_clevr(total, spec, seed, advance)

@@ -1,5 +1,5 @@
-"""What every `sslr gen-data` command shares: the output argument, writing a file block by block behind a
-progress bar, and the summary table of what was written."""
+"""What every `sslr gen-data` command shares: writing a file block by block behind a progress bar, and the
+summary table of what was written (their options: ``commands/options.py``)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import typer
 from rich.table import Table
 
 from sslr_cli.commands.common import out, print_json, progress_bar
 from sslr_cli.atomic import check_output
 
 # The data modules (h5py) are imported where a command runs: `sslr --help` stays fast.
-
-OUT_ARG = typer.Argument(..., help="Output HDF5 file.", dir_okay=False)
 
 
 class SummaryStats:
@@ -106,11 +103,14 @@ def generate_file(kind: str, out_path: Path, n: int, force: bool, quiet: bool, a
     that of one block whatever ``n`` is; a file that cannot fit on the disk is refused first."""
     from sslr_cli.data.store import check_free_space, estimate_file_bytes, write_scene_blocks
 
-    check_output(out_path, force)  # fail before spending time on generation
     # the size of (up to) PROBE scenes of the same settings, times n / PROBE: a file that cannot fit on the
-    # disk or under the file-size limit is refused before HDF5 runs out of room mid-write (it cannot recover)
+    # disk or under the file-size limit is refused before HDF5 runs out of room mid-write (it cannot recover).
+    # Made first, it also runs the data's own checks of the settings (CircleSpec.validate ...) before the
+    # output's folder is made
     probe = min(n, PROBE)
-    check_free_space(out_path, estimate_file_bytes(n, chunks(probe, None), probe), f"--n {n}")
+    needed = estimate_file_bytes(n, chunks(probe, None), probe)
+    check_output(out_path, force)  # fail before spending time on generation
+    check_free_space(out_path, needed, f"--n {n}")
     t0 = time.perf_counter()
     stats = SummaryStats()
     with progress_bar(disable=quiet or as_json) as bar:

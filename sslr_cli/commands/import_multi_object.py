@@ -4,40 +4,31 @@ Tetrominoes, Objects Room) into the HDF5 store, without TensorFlow (``data/multi
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Optional
 
-import typer
-
-from sslr_cli.commands.common import QuietOption, print_json, progress_bar, user_errors
+from sslr_cli.commands import options as o
+from sslr_cli.commands.common import print_json, progress_bar, user_errors
 from sslr_cli.errors import SSLRError
-
-DATASET_NAMES = "clevr_with_masks, multi_dsprites, tetrominoes or objects_room"
 
 
 @user_errors
 def import_multi_object(
-    source: Path = typer.Argument(..., help="A TFRecord file of the dataset (e.g. clevr_with_masks_train.tfrecords; "
-                                  "GZIP-compressed as released, or not).", dir_okay=False),
-    out_path: Path = typer.Argument(..., help="Output HDF5 file.", dir_okay=False),
-    dataset: str = typer.Option(..., "--dataset", help=f"Which dataset the file holds: {DATASET_NAMES} (the variant, "
-                                "e.g. Multi-dSprites' colored_on_grayscale, is read from the file)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Output image side (default: 128 for clevr_with_masks, after "
-                                       "its 192x192 centre crop; 64 for the others, Tetrominoes' 35 px scaled up)."),
-    max_objects: Optional[int] = typer.Option(None, "--max-objects", help="Keep scenes with at most this many objects "
-                                              "(default: 6 for clevr_with_masks, i.e. CLEVR6; none for the others; 0 = keep all)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Stop after this many kept scenes."),
-    skip: int = typer.Option(0, "--skip", help="Leave out the first N scenes (of those --max-objects keeps): "
-                             "--limit 320 for a test file, then --skip 320 for the training file."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
-    quiet: QuietOption = False,
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    source: o.TfRecord,
+    out_path: o.DatasetOut,
+    dataset: o.MultiObjectDataset,
+    size: o.ImportSide = None,
+    max_objects: o.KeepMaxObjects = None,
+    limit: o.ImportLimit = None,
+    skip: o.Skip = 0,
+    force: o.OverwriteDataset = False,
+    quiet: o.QuietOption = False,
+    as_json: o.JsonOption = False,
 ) -> None:
     """Options -> ``plan_import``, ``import_blocks`` -> the file (the help line: ``data/multi_object.py`` ``MULTI_OBJECT``)."""
     from sslr_cli.atomic import check_output
     from sslr_cli.commands.gen_common import SummaryStats, dataset_summary, render_summary
     from sslr_cli.data.multi_object import check_installed, get_dataset, import_blocks, plan_import
 
+    o.check_ranges({"--max-objects": max_objects, "--limit": limit, "--skip": skip})
     ds = get_dataset(dataset)
     check_installed()
     if not source.exists():
@@ -47,14 +38,8 @@ def import_multi_object(
         raise SSLRError(f"--size {size}: a multiple of 32 between 32 and 512 (the models take multiples of 32, at least 64)")
     if max_objects is None:
         max_objects = ds.max_objects
-    elif max_objects < 0:
-        raise SSLRError(f"--max-objects {max_objects}: must be >= 0 (0 = keep every scene)")
-    elif max_objects == 0:
+    elif max_objects == 0:  # keep every scene
         max_objects = None
-    if limit is not None and limit < 1:
-        raise SSLRError(f"--limit {limit}: must be >= 1")
-    if skip < 0:
-        raise SSLRError(f"--skip {skip}: must be >= 0")
     check_output(out_path, force)
     from sslr_cli.data.store import write_scene_blocks
 

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import platform
-
 from rich.table import Table
 
 from sslr_cli.commands import options as o
 from sslr_cli.commands.common import out, print_json, user_errors
-
-
-def version_line() -> str:
-    """`sslr --version`: one line, read from the installed packages' metadata (torch is not imported)."""
-    from sslr_cli import __version__
-    from sslr_cli.engine.environment import package_version
-
-    torch = package_version("torch") or "not installed"
-    return f"sslr {__version__} (Python {platform.python_version()}, torch {torch})"
 
 
 def _yes(flag: bool) -> str:

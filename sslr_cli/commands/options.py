@@ -4,8 +4,9 @@ Each alias is ``Annotated[type, typer.Option(...)]``: a command declares ``set_s
 default, where an option has one, is the command's). The ``rich_help_panel`` groups a command's help. An
 option of `sslr train` whose parameter is named like a field of ``ModelConfig`` or ``TrainConfig`` sets that
 field (``commands/train.py`` maps them by name; ranges are checked by the dataclasses alone); ``--set
-SECTION.FIELD=VALUE`` sets any field. The analysis commands' numbers have their ranges here too
-(``check_ranges``), checked by one function.
+SECTION.FIELD=VALUE`` sets any field. The numbers of the analysis commands, reproduce and gen-data have their
+ranges here too (``check_ranges``), checked by one function; the settings of the data gen-data makes are checked
+by the data's own specs (``CircleSpec``, ``ClevrSpec``). The root's ``--version`` is here too.
 
 No heavy import here: the CLI's help must answer at once.
 """
@@ -19,6 +20,7 @@ from typing import Annotated, Any, List, Mapping, Optional
 import typer
 
 from sslr_cli.config import PRESETS
+from sslr_cli.data.multi_object import DATASETS as MULTI_OBJECT_DATASETS
 from sslr_cli.errors import SSLRError
 from sslr_cli.models.registry import GENERATORS, generator_help
 from sslr_cli.reproduce.experiments import groups
@@ -26,6 +28,7 @@ from sslr_cli.reproduce.experiments import groups
 DATA, MODEL, SRN, TRAINING, SCHEDULE, CURVES, CHECKPOINTS, DEVICES, OUTPUT = (
     "Data", "Model", "SRN refinement", "Training", "Schedule", "Evaluation curves", "Checkpoints", "Devices", "Output")
 EVALUATION, FIGURE, CIRCLE, TSNE, PLAN = "Evaluation", "Figure", "The circle", "t-SNE", "Plan"
+DATASET, IMPORT = "Dataset", "Import"
 
 # ---- shared by several commands -------------------------------------------------------------------------------
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.",
@@ -297,9 +300,11 @@ Breakdown = Annotated[bool, typer.Option(
     "--breakdown", rich_help_panel=EVALUATION,
     help="Also: relative error and per-pair L2 by fifth of the pairs sorted by target distance.")]
 
-# The ranges of the analysis commands' and reproduce's numbers, checked by ``check_ranges`` alone (a training
-# option's range is its config field's)
-AT_LEAST = {"--batch-size": 1, "--limit": 1, "--samples": 0, "--jobs": 1}
+# The ranges of the analysis commands', reproduce's and gen-data's numbers, checked by ``check_ranges`` alone (a
+# training option's range is its config field's; the data a gen-data command makes checks its own settings, as
+# CircleSpec and ClevrSpec do, and may ask more: isocircles' --count >= 1, clevr's --max-objects >= --min-objects)
+AT_LEAST = {"--batch-size": 1, "--limit": 1, "--samples": 0, "--jobs": 1, "--n": 1, "--count": 0, "--skip": 0,
+            "--max-objects": 0}
 FRACTIONS = ("--threshold", "--pixel-threshold")  # open interval (0, 1)
 
 
@@ -360,3 +365,81 @@ Logdir = Annotated[Optional[Path], typer.Option(
     "--logdir", file_okay=False, rich_help_panel=OUTPUT,
     help="tensorboard: write each run's events to LOGDIR/<run name> (a run found inside a folder: its path below the "
          "folder; default: RUN/tensorboard).")]
+
+# ---- data generation: sslr gen-data circles, isocircles, clevr, import-multi-object -------------------------------------
+DatasetOut = Annotated[Path, typer.Argument(help="Output HDF5 file.", dir_okay=False, show_default=False)]
+Images = Annotated[Optional[int], typer.Option(
+    "--n", rich_help_panel=DATASET,
+    help="Number of images (isocircles: image pairs; clevr: default 10000, not with --from, which takes --limit). "
+         "The paper: 64000 train and 4000 test, two files with different seeds.")]
+DataSeed = Annotated[int, typer.Option(
+    "--seed", rich_help_panel=DATASET,
+    help="Random seed; the same seed gives identical data (circles, isocircles: byte-identical images).")]
+ImageSide = Annotated[int, typer.Option(
+    "--size", rich_help_panel=DATASET, help="Image side in pixels (the paper: 64 for circles, 128 for CLEVR).")]
+OverwriteDataset = Annotated[bool, typer.Option(
+    "--force", rich_help_panel=OUTPUT, help="Overwrite an existing output file.")]
+
+# circles, isocircles
+CircleCount = Annotated[Optional[int], typer.Option(
+    "--count", rich_help_panel=DATASET,
+    help="Exactly this many circles per image (Table 1 uses 1000 images for each of 1..5).")]
+MinCount = Annotated[Optional[int], typer.Option(
+    "--min-count", rich_help_panel=DATASET, help="Fewest circles per image (default 0).")]
+MaxCount = Annotated[Optional[int], typer.Option(
+    "--max-count", rich_help_panel=DATASET, help="Most circles per image (default 10).")]
+PairCount = Annotated[int, typer.Option("--count", rich_help_panel=DATASET, help="Circles per image (the paper: 2).")]
+MinRadius = Annotated[int, typer.Option("--min-radius", rich_help_panel=DATASET, help="Smallest radius in pixels.")]
+MaxRadius = Annotated[int, typer.Option("--max-radius", rich_help_panel=DATASET, help="Largest radius in pixels.")]
+
+# clevr
+MinObjects = Annotated[Optional[int], typer.Option(
+    "--min-objects", rich_help_panel=DATASET, help="Fewest objects per scene (default: 3, as CLEVR).")]
+MaxObjects = Annotated[Optional[int], typer.Option(
+    "--max-objects", rich_help_panel=DATASET, help="Most objects per scene (default: 10, as CLEVR).")]
+ClevrSource = Annotated[Optional[Path], typer.Option(
+    "--from", file_okay=False, rich_help_panel=IMPORT, help="Import a CLEVR_v1.0-layout folder instead of rendering.")]
+Split = Annotated[str, typer.Option("--split", rich_help_panel=IMPORT, help="With --from: train, val or test.")]
+ClevrLimit = Annotated[Optional[int], typer.Option(
+    "--limit", rich_help_panel=IMPORT, help="With --from: import only the first N scenes (by image index).")]
+NoForeground = Annotated[bool, typer.Option(
+    "--no-foreground", rich_help_panel=IMPORT,
+    help="With --from: import images that have neither a _foreground.png nor a _mask.png (no training target: the "
+         "file scores per-object IoU only).")]
+
+# import-multi-object
+*_others, _last = MULTI_OBJECT_DATASETS
+TfRecord = Annotated[Path, typer.Argument(
+    help="A TFRecord file of the dataset (e.g. clevr_with_masks_train.tfrecords; GZIP-compressed as released, or not).",
+    dir_okay=False, show_default=False)]
+MultiObjectDataset = Annotated[str, typer.Option(
+    "--dataset", rich_help_panel=IMPORT, show_default=False,
+    help=f"Which dataset the file holds: {', '.join(_others)} or {_last} (the variant, e.g. Multi-dSprites' "
+         "colored_on_grayscale, is read from the file).")]
+ImportSide = Annotated[Optional[int], typer.Option(
+    "--size", rich_help_panel=IMPORT,
+    help="Output image side (default: 128 for clevr_with_masks, after its 192x192 centre crop; 64 for the others, "
+         "Tetrominoes' 35 px scaled up).")]
+KeepMaxObjects = Annotated[Optional[int], typer.Option(
+    "--max-objects", rich_help_panel=IMPORT,
+    help="Keep scenes with at most this many objects (default: 6 for clevr_with_masks, i.e. CLEVR6; none for the "
+         "others; 0 = keep all).")]
+ImportLimit = Annotated[Optional[int], typer.Option(
+    "--limit", rich_help_panel=IMPORT, help="Stop after this many kept scenes.")]
+Skip = Annotated[int, typer.Option(
+    "--skip", rich_help_panel=IMPORT,
+    help="Leave out the first N scenes (of those --max-objects keeps): --limit 320 for a test file, then --skip 320 "
+         "for the training file.")]
+
+
+# ---- the root: sslr --version -------------------------------------------------------------------------------------------
+def _print_version(value: bool) -> None:
+    if value:
+        from sslr_cli.engine.environment import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
+Version = Annotated[Optional[bool], typer.Option(
+    "--version", callback=_print_version, is_eager=True, help="Show the version and exit.")]

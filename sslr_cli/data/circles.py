@@ -225,6 +225,8 @@ def generate_circles(n: int, spec: CircleSpec = CircleSpec(), seed: int = 0, pro
 def isocircles_chunks(n: int, count: int = 2, spec: CircleSpec | None = None, seed: int = 0, progress=None,
                       chunk: int = CHUNK) -> Iterator[SceneArrays]:
     """``generate_isocircles`` in consecutive blocks of at most ``chunk`` pairs (the same pairs whatever ``chunk``)."""
+    if count < 1:
+        raise SSLRError(f"--count {count}: need at least one circle per image")
     spec = spec or CircleSpec(min_count=count, max_count=count)
     spec.validate()
     if n < 1:

@@ -22,6 +22,14 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def version_line() -> str:
+    """`sslr --version`: one line, read from the installed packages' metadata (torch is not imported)."""
+    from sslr_cli import __version__
+
+    torch = package_version("torch") or "not installed"
+    return f"sslr {__version__} (Python {platform.python_version()}, torch {torch})"
+
+
 def cpu_description(cpuinfo: str | None = None) -> dict:
     """The CPU's model name and which of ``CPU_FEATURES`` it has (from /proc/cpuinfo where it exists)."""
     if cpuinfo is None:

@@ -36,9 +36,9 @@ SCALES: dict[str, Scale] = {
     # (studies/cpu-presets/results/gpu-sweep-*.jsonl, tiny, Adam 1e-2: SRN 32.2/18.4/15.8 and 27.4/17.0/9.8 %
     # vs MLP 22.8/9.4/5.6 and 23.4/8.8/5.0 %) while at 1000 steps seed 1 was behind for 3 circles; on this
     # project's 2-core CPU, SRN after 1321 steps led MLP after 1613 (29.3/15.5/14.0 vs 25.0/10.4/5.9 %).
-    # Training: ~5.8 min for SRN beside ~4.8 min for MLP (0.23 / 0.19 s per step at one thread each).
+    # Training: 3.0 min for SRN beside 2.7 min for MLP on an idle 2-core machine (make demo on a fresh clone, studies/demo).
     "demo": Scale(
-        "demo", "Table 1 and Fig. 2-6 from the tiny preset, about 7 minutes on 2 CPU cores", ("table1", "figures"),
+        "demo", "Table 1 and Fig. 2-6 from the tiny preset, about 4 minutes on 2 idle CPU cores", ("table1", "figures"),
         "tiny", None, n_train=64000, n_eval=250, counts=(1, 2, 3, 4, 5), steps={"srn": 1500, "mlp": 1500},
         match_steps={"cnn": 600, "mlp": 600, "srn": 600, "srn-ri": 600}, n_iso_train=8000, n_iso_test=1000,
         clevr_steps={"srn": 300, "mlp": 300}, n_clevr_train=1000, n_clevr_val=200, seeds=1, tsne_grid=8,

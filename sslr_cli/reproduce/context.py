@@ -87,5 +87,14 @@ class PlanContext:
                 "--max-steps", str(steps), "--seed", str(seed), *extra, *self.scale.extra_train, *self.device_args)
         est = self.train_seconds(*(est_key or (preset, generator)), steps, images)
         return Stage(name, group, "train", title, (argv,), (f"{run}/best.pt", f"{run}/last.pt"), needs,
-                     {"preset": preset, "generator": generator, "steps": steps, "seed": seed, **(settings or {})},
+                     {"preset": preset, "generator": generator, "steps": steps, "seed": seed,
+                      "precision": self.precision(est_key[0] if est_key else preset), **(settings or {})},
                      parallel=True, est_seconds=est)
+
+    @staticmethod
+    def precision(preset: str) -> str | None:
+        """The precision a training of ``preset`` computes in (the report names it; "fp32" is strict float32,
+        TF32 off on a GPU). The plan's trainings run eagerly: no CUDA graphs, no compile."""
+        from sslr_cli.config import PRESETS
+
+        return PRESETS[preset].train.precision if preset in PRESETS else None

@@ -1,5 +1,6 @@
 """F's last layer in bf16 on a CPU as a matmul and a fold (models/decoder.patch_transpose_conv): the plain
-transposed convolution's values and gradients, bit for bit, and the plain layer everywhere else."""
+transposed convolution's values (bit for bit on the CPUs measured, at most one bf16 rounding step apart on any)
+and gradients (bit for bit), and the plain layer everywhere else."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from sslr_cli.models.decoder import ElementDecoder, patch_transpose_conv
+
+
+def _same_up_to_one_bf16_step(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Equal bits on the CPUs measured (studies/cpu-step); elsewhere oneDNN's convolution may sum the c products
+    in another order, so a value may round to the neighbouring bf16 number, never further."""
+    assert a.dtype == b.dtype == torch.bfloat16
+    torch.testing.assert_close(a.float(), b.float(), rtol=2.0 ** -7, atol=1e-30)
 
 
 def _both(h: torch.Tensor, weight: torch.Tensor, g: torch.Tensor):
@@ -30,8 +38,8 @@ def test_patch_layer_gives_the_convolutions_bits(m, c, side, seed):
     g = torch.randn(m, 3, 4 * side, 4 * side, generator=gen)
     (y0, gh0, gw0), (y1, gh1, gw1) = _both(h, weight, g)
     assert y1.dtype == torch.bfloat16 and y1.shape == (m, 3, 4 * side, 4 * side)
-    assert torch.equal(y0, y1)
-    assert torch.equal(gh0, gh1) and gh1.dtype == torch.bfloat16
+    _same_up_to_one_bf16_step(y0, y1)
+    assert torch.equal(gh0, gh1) and gh1.dtype == torch.bfloat16  # the same backward call on the same inputs
     assert torch.equal(gw0, gw1) and gw1.dtype == torch.float32
 
 
@@ -62,8 +70,11 @@ def test_decoder_with_and_without_the_patch_layer(precision):
     del dec.patch_last_layer  # back to the class's default
     (y0, g0), (y1, g1) = results
     assert y0.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
-    assert torch.equal(y0, y1)
-    assert all(torch.equal(g0[n], g1[n]) for n in g0)
+    if precision == "bf16":
+        _same_up_to_one_bf16_step(y0, y1)
+    else:  # float32: the plain layer both times
+        assert torch.equal(y0, y1)
+    assert all(torch.equal(g0[n], g1[n]) for n in g0)  # the backward never reads the forward's output
 
 
 def test_patch_layer_only_in_bf16_on_a_cpu(monkeypatch):

@@ -175,10 +175,13 @@ def test_reproduce_dry_run_writes_the_sbatch_script_and_refuses_bad_combinations
     assert result.exit_code == 0, result.output
     assert result.output.startswith("#!/usr/bin/env bash")
     assert f"sslr reproduce {out} --scale toy --seeds 1 --stage data-circles" in result.output
+    threads = cli.invoke(app, ["reproduce", str(out), "--scale", "toy", "--threads", "4", "--dry-run", "--format", "sbatch"])
+    assert f"sslr reproduce {out} --scale toy --threads 4 --stage data-circles" in threads.output
     assert not out.exists()  # a dry run writes nothing
     for argv, message in ((["--format", "yaml", "--dry-run"], "--format 'yaml': choose text or sbatch"),
                           (["--format", "sbatch"], "--format: only with --dry-run"),
                           (["--stage", "table1", "--dry-run"], "--stage: runs one stage"),
+                          (["--stage", "table1", "--force"], "not with --dry-run, --report-only or --force"),
                           (["--clevr", str(tmp_path / "missing"), "--dry-run"], ": not a folder")):
         bad = cli.invoke(app, ["reproduce", str(out), "--scale", "toy", *argv])
         assert bad.exit_code != 0 and message in bad.output, (argv, bad.output)

@@ -162,13 +162,14 @@ def _estimate_device(scale, gpus: list[str]) -> tuple[str | None, str]:
     return None, "at one CPU thread per run"
 
 
-def _reproduce_argv(out_dir: Path, scale: str, only, seeds, device: str, clevr) -> list[str]:
+def _reproduce_argv(out_dir: Path, scale: str, only, seeds, device: str, clevr, threads) -> list[str]:
     """The `sslr reproduce` arguments that rebuild this plan (what each cluster job runs, with --stage)."""
     argv = ["reproduce", str(out_dir), "--scale", scale]
     argv += ["--only", only] if only else []
     argv += ["--seeds", str(seeds)] if seeds is not None else []
     argv += ["--clevr", str(clevr)] if clevr is not None else []
     argv += ["--device", device] if device != "auto" else []
+    argv += ["--threads", str(threads)] if threads is not None else []
     return argv
 
 
@@ -186,8 +187,8 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
         raise SSLRError(f"--format {plan_format!r}: choose text or sbatch")
     if plan_format != "text" and not dry_run:
         raise SSLRError("--format: only with --dry-run (it says how the plan is printed)")
-    if stage is not None and (dry_run or report_only):
-        raise SSLRError("--stage: runs one stage; not with --dry-run or --report-only")
+    if stage is not None and (dry_run or report_only or force):
+        raise SSLRError("--stage: runs one stage; not with --dry-run, --report-only or --force")
     if clevr is not None and not clevr.is_dir():
         raise SSLRError(f"--clevr {clevr}: not a folder (a CLEVR_v1.0 layout: images/, scenes/)")
     use_threads(threads)  # this process's stages; each side-by-side training: --threads, else the cores / --jobs
@@ -202,7 +203,7 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
     if dry_run and plan_format == "sbatch":
         from sslr_cli.reproduce.slurm import sbatch_script
 
-        print(sbatch_script(stages, _reproduce_argv(out_dir, scale.name, only, seeds, device, clevr), str(out_dir)))
+        print(sbatch_script(stages, _reproduce_argv(out_dir, scale.name, only, seeds, device, clevr, threads), str(out_dir)))
         return
     if dry_run:
         total = sum(s.est_seconds or 0 for s in stages)

@@ -13,7 +13,10 @@ code inside looks like. It writes one JSON file with:
 - ``steps``: seconds per training step at the preset's width and batch, steady state (the time between the
   first and the last logged step, so start-up, capture and compilation are left out), for MLP, SRN r = 10 and
   SRN r = 20, eager, with CUDA graphs and with ``--compile``; the ratio SRN r = 20 / MLP for each path;
-- ``curve``: a short learning curve (Table 1 every ``--curve-steps / 2`` steps) of SRN and MLP at the preset.
+- ``curve``: a short learning curve (Table 1 every ``--curve-steps / 2`` steps) of SRN and MLP at the preset;
+- ``table_steps``: eager seconds per step of the Table 2 and Table 3 presets (``--table-presets``: CLEVR SRN and
+  MLP; set matching's CNN, MLP, SRN and SRN r + init), keyed as ``sslr_cli/reproduce/gpu_times.py`` keys its rows,
+  so that the dry run of ``sslr reproduce --scale paper`` can estimate those tables too.
 
 Nothing here asserts a time; a path that fails is recorded with its error and the check goes on.
 """
@@ -64,6 +67,38 @@ def train(data: Path, out: Path, preset: str, device: str, steps: int, *extra: s
     return record
 
 
+def table_steps(work: Path, args, circles_srn: dict) -> dict:
+    """Eager s/step of the CLEVR and set-matching presets, keyed "preset/model" (gpu_times.py's rows)."""
+    rows: dict = {}
+    presets = [p.strip() for p in args.table_presets.split(",") if p.strip()]
+    for preset in presets:
+        match = preset.startswith("match-")
+        data = work / (f"iso-{preset}.h5" if match else f"clevr-{preset}.h5")
+        if not data.exists():
+            size = "64" if preset.endswith("tiny") else "128"
+            made = (sslr("gen-data", "isocircles", data, "--n", "3200", "-q") if match else
+                    sslr("gen-data", "clevr", data, "--n", "320", "--size", size, "-q"))
+            if made.returncode != 0:
+                rows[preset] = {"error": made.stderr.strip().splitlines()[-1:]}
+                continue
+        models = (("cnn", "cnn", ()), ("mlp", "mlp", ()), ("srn", "srn", ()),
+                  ("srn-ri", "srn", ("--recon-weight", "1"))) if match else (("mlp", "mlp", ()), ("srn", "srn", ()))
+        for name, gen, extra in models:
+            if name == "srn-ri":  # r + init: the weights of the circles SRN timed above (same widths)
+                init = work / "runs" / "srn-r10-eager" / "last.pt"
+                if "error" in circles_srn or not init.exists():
+                    rows[f"{preset}/{name}"] = {"skipped": "no circles SRN checkpoint to start from"}
+                    continue
+                extra = (*extra, "--init", str(init))
+            flags = ("--task", "match") if match else ()
+            rec = train(data, work / "runs" / f"{preset}-{name}", preset, args.device, args.table_steps,
+                        "--generator", gen, *flags, *extra)
+            rec.pop("losses", None)
+            rows[f"{preset}/{name}"] = rec
+            print(f"gpu_check: {preset}/{name}: {rec.get('s_per_step')} s/step", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="the JSON file to write")
@@ -72,6 +107,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300, help="steps of each timed run (losses logged every 50)")
     ap.add_argument("--curve-steps", type=int, default=3000, help="steps of the short learning curve (0: none)")
     ap.add_argument("--work", type=Path, default=None, help="folder for data and runs (default: a temporary one)")
+    ap.add_argument("--table-presets", default="clevr-paper,match-paper",
+                    help="the CLEVR and set-matching presets to time (comma-separated; 'none' to skip)")
+    ap.add_argument("--table-steps", type=int, default=100, help="steps of each of those timed runs")
     args = ap.parse_args()
     cuda = args.device.startswith("cuda")
     work = args.work or Path(tempfile.mkdtemp(prefix="sslr-gpu-check-"))
@@ -121,6 +159,9 @@ def main() -> None:
                                         "graphs": [b[1] for _, b in pairs], "max_relative_difference": worst}
     else:
         result["graphs_equal_eager"] = {"skipped": graphs.get("skipped") or graphs.get("error") or eager.get("error")}
+
+    if args.table_presets != "none":
+        result["table_steps"] = table_steps(work, args, steps.get("srn-r10/eager", {}))
 
     if args.curve_steps:
         curve = {}

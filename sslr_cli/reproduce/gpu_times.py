@@ -2,7 +2,9 @@
 
 Seconds per optimizer step, by device name (as ``torch.cuda.get_device_name`` says it), preset, generator,
 r and precision; each row measured, never extrapolated: a training whose preset or device has no row has
-no estimate ("unknown"). To add a device: run ``python studies/speed/bench_gpu.py`` on it and add its rows.
+no estimate ("unknown"). To add a device: run ``python studies/speed/bench_gpu.py`` on it and add its rows;
+``make gpu-check`` also times the Table 2 and Table 3 presets (its ``table_steps``, keyed "preset/model", e.g.
+"match-paper/srn-ri"), the rows those tables' trainings need and do not have yet.
 """
 
 from __future__ import annotations

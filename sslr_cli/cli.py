@@ -31,10 +31,10 @@ app.command("reconstruct", help="Table 1 (complete disentanglement), ARI, MSE an
 app.command("interpolate", help="Fig. 2 (--mode shift) and Fig. 4 (--mode latent): responsibility and latent interpolation.")(interpolate.interpolate_command)
 app.command("tsne", help="Fig. 5/6: t-SNE of the latent elements of one-circle images, with consistency scores.")(tsne.tsne_command)
 app.command("match", help="Table 3: evaluate set-matching checkpoints on iso-circle pairs (seeds grouped).")(match.match_command)
-app.command("reproduce", help="The whole paper in one command (data, training, Tables 1-3, Fig. 2-6), resumable, with a report.")(reproduce.reproduce_command)
+app.command("reproduce", help="The whole paper in one command (data, training, Tables 1-3, Fig. 2-7), resumable, with a report.")(reproduce.reproduce_command)
 app.command("info", help="Versions, devices, CPU features, the FSPool kernel and the cache folder (for bug reports; --json).")(info.info_command)
 app.command("export", help="A run's weights as a pickle-free .safetensors file (--to), or finished runs' metrics as TensorBoard events ('sslr export tensorboard RUN...').")(export.export_command)
-app.command("iou", help="Table 2: overall and per-object (Chamfer box) IoU on CLEVR, with ARI, for reconstruction checkpoints.")(iou.iou_command)
+app.command("iou", help="Table 2: overall and per-object (Chamfer box) IoU on CLEVR, with ARI, for reconstruction checkpoints; --figure: Fig. 7.")(iou.iou_command)
 
 
 @app.callback()

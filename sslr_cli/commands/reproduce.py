@@ -1,4 +1,4 @@
-"""`sslr reproduce`: the paper end to end (data, training, Tables 1-3, Fig. 2-6) with a report."""
+"""`sslr reproduce`: the paper end to end (data, training, Tables 1-3, Fig. 2-7) with a report."""
 
 from __future__ import annotations
 

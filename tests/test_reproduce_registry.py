@@ -4,16 +4,15 @@ the dry run, results.json, the verdicts and the report, with no change to the pl
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from sslr_cli.cli import app
 from sslr_cli.errors import SSLRError
-from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt, load_json
+from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt
 from sslr_cli.reproduce.context import PlanContext
-from sslr_cli.reproduce.experiment import Experiment
+from sslr_cli.reproduce.experiment import Experiment, collect_stage
 from sslr_cli.reproduce.experiments import EXPERIMENTS, groups
 from sslr_cli.reproduce.plan import SCALES, build_plan, get_scale, parse_only
 from sslr_cli.reproduce.report import write_report
@@ -29,10 +28,8 @@ def extra_stages(ctx: PlanContext) -> list[Stage]:
                   (ctx.p("results/extra.json"),), (srn.name,), {"threshold": 0.1}, stdout=ctx.p("results/extra.json"))]
 
 
-def extra_collect(results_dir: Path, done: set[str]) -> dict | None:
-    if "extra" in done and (d := load_json(results_dir / "extra.json")):
-        return {"score": d["score"]}
-    return None
+def extra_summary(data: dict) -> dict:
+    return {"score": data["score"]}
 
 
 def extra_blocks(part: dict | None) -> list[Block]:
@@ -48,7 +45,7 @@ def extra_verdicts(part: dict) -> list[dict]:
 @pytest.fixture
 def extra(monkeypatch):
     """The toy experiment as the registry's last entry, for this test only."""
-    monkeypatch.setitem(EXPERIMENTS, "extra", Experiment("extra", extra_stages, extra_collect, extra_blocks,
+    monkeypatch.setitem(EXPERIMENTS, "extra", Experiment("extra", extra_stages, collect_stage("extra", extra_summary), extra_blocks,
                                                          extra_verdicts))
 
 

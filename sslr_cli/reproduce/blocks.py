@@ -39,6 +39,11 @@ def load_json(path: Path) -> dict | None:
         return None
 
 
+def finished_json(results_dir: Path, done: set[str], stage: str) -> dict | None:
+    """The --json output of ``stage`` (``results_dir/<stage>.json``) once the stage is done, else None."""
+    return load_json(results_dir / f"{stage}.json") if stage in done else None
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample std of the values given (None and NaN left out); NaN where there are too few."""
     values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]

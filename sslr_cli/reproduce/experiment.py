@@ -12,13 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sslr_cli.reproduce.blocks import Block
+from sslr_cli.reproduce.blocks import Block, finished_json
 from sslr_cli.reproduce.context import PlanContext
 from sslr_cli.reproduce.stage import Stage
 
 
 def no_verdicts(part: dict) -> list[dict]:
     return []
+
+
+def collect_stage(stage: str, summarize: Callable[[dict], dict]) -> Callable[[Path, set[str]], dict | None]:
+    """The ``collect`` of an experiment whose part of results.json summarizes one stage's --json output: None
+    until that stage is done and its file reads."""
+    def collect(results_dir: Path, done: set[str]) -> dict | None:
+        data = finished_json(results_dir, done, stage)
+        return summarize(data) if data else None
+
+    return collect
 
 
 @dataclass(frozen=True)

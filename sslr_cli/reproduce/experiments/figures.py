@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from sslr_cli.models.registry import label
-from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt, load_json
+from sslr_cli.reproduce.blocks import NOT_RUN, Block, finished_json, fmt
 from sslr_cli.reproduce.context import PlanContext
 from sslr_cli.reproduce.experiment import Experiment
 from sslr_cli.reproduce.scale import Scale
@@ -60,7 +60,7 @@ def collect(results_dir: Path, done: set[str]) -> dict | None:
     """Per figure that finished: its figure and each model's numbers, by the model's table label."""
     out = {}
     for f in FIGURES:
-        data = load_json(results_dir / f"{f.name}.json") if f.name in done else None
+        data = finished_json(results_dir, done, f.name)
         if data is None:
             continue
         per = {}

@@ -8,9 +8,9 @@ import math
 from pathlib import Path
 
 from sslr_cli.models.registry import label
-from sslr_cli.reproduce.blocks import Block, fmt, load_json, mean_std
+from sslr_cli.reproduce.blocks import Block, fmt, mean_std
 from sslr_cli.reproduce.context import PlanContext
-from sslr_cli.reproduce.experiment import Experiment
+from sslr_cli.reproduce.experiment import Experiment, collect_stage
 from sslr_cli.reproduce.stage import Stage
 
 GROUP = "table1"
@@ -64,12 +64,6 @@ def curve_results(data: dict) -> dict:
     return {"threshold": data["threshold"], "counts": counts, "figure": "figures/curve.png", "ours": ours}
 
 
-def collect(results_dir: Path, done: set[str]) -> dict | None:
-    if "curve" in done and (d := load_json(results_dir / "curve.json")):
-        return curve_results(d)
-    return None
-
-
 def curve_blocks(curve: dict) -> list[Block]:
     """"Learning curves": one row per generator, seed and measured step; with several seeds also their
     mean ± std at the steps every seed measured."""
@@ -106,4 +100,4 @@ def blocks(curve: dict | None) -> list[Block]:
     return curve_blocks(curve) if curve else []
 
 
-EXPERIMENT = Experiment(GROUP, stages, collect, blocks)
+EXPERIMENT = Experiment(GROUP, stages, collect_stage("curve", curve_results), blocks)

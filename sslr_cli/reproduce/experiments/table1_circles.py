@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from pathlib import Path
 
 from sslr_cli.models.registry import label
-from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt, load_json, mean_std, ranges
+from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt, mean_std, ranges
 from sslr_cli.reproduce.context import PlanContext
-from sslr_cli.reproduce.experiment import Experiment
+from sslr_cli.reproduce.experiment import Experiment, collect_stage
 from sslr_cli.reproduce.experiments import learning_curves
 from sslr_cli.reproduce.stage import Stage
 
@@ -87,12 +86,6 @@ def table1_results(data: dict) -> dict:
             "paper": {name: {str(k): v for k, v in vals.items()} for name, vals in PAPER_TABLE1.items()}}
 
 
-def collect(results_dir: Path, done: set[str]) -> dict | None:
-    if "table1" in done and (d := load_json(results_dir / "table1.json")):
-        return table1_results(d)
-    return None
-
-
 def verdicts(t1: dict) -> list[dict]:
     srn_name, mlp_name = label("srn"), label("mlp")
     if not {srn_name, mlp_name} <= set(t1["ours"]):
@@ -151,4 +144,4 @@ def blocks(t1: dict | None) -> list[Block]:
     return b
 
 
-EXPERIMENT = Experiment(GROUP, stages, collect, blocks, verdicts)
+EXPERIMENT = Experiment(GROUP, stages, collect_stage("table1", table1_results), blocks, verdicts)

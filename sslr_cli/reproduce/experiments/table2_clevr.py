@@ -3,12 +3,11 @@ and SSLR-MLP (one seed), `sslr iou` (its --figure draws Fig. 7). Only at scales 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from sslr_cli.models.registry import label
-from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt, load_json
+from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt
 from sslr_cli.reproduce.context import PlanContext
-from sslr_cli.reproduce.experiment import Experiment
+from sslr_cli.reproduce.experiment import Experiment, collect_stage
 from sslr_cli.reproduce.stage import Stage
 
 GROUP = "table2"
@@ -60,12 +59,6 @@ def table2_results(data: dict) -> dict:
             "figure": FIGURE if data.get("figure") else None}
 
 
-def collect(results_dir: Path, done: set[str]) -> dict | None:
-    if "table2" in done and (d := load_json(results_dir / "table2.json")):
-        return table2_results(d)
-    return None
-
-
 def verdicts(t2: dict) -> list[dict]:
     srn_name, mlp_name = label("srn"), label("mlp")
     if not {srn_name, mlp_name} <= set(t2["ours"]):
@@ -93,4 +86,4 @@ def blocks(t2: dict | None) -> list[Block]:
                          path=t2["figure"])] if t2.get("figure") else [])]
 
 
-EXPERIMENT = Experiment(GROUP, stages, collect, blocks, verdicts)
+EXPERIMENT = Experiment(GROUP, stages, collect_stage("table2", table2_results), blocks, verdicts)

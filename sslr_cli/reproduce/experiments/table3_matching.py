@@ -5,11 +5,10 @@ of seed s (of seed 0 at scales that train fewer circles seeds than matching seed
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt, load_json
+from sslr_cli.reproduce.blocks import NOT_RUN, Block, fmt
 from sslr_cli.reproduce.context import PlanContext
-from sslr_cli.reproduce.experiment import Experiment
+from sslr_cli.reproduce.experiment import Experiment, collect_stage
 from sslr_cli.reproduce.stage import Stage
 
 GROUP = "table3"
@@ -55,12 +54,6 @@ def table3_results(data: dict) -> dict:
         rows.append({"model": r["model"], "runs": r["runs"], "relative_error": r["relative_error"],
                      "l2_error": r["l2_error"], "mse": r.get("mse"), "paper": r["paper"]})
     return {"pairs": data["pairs"], "batch_size": data.get("batch_size", 32), "rows": rows}
-
-
-def collect(results_dir: Path, done: set[str]) -> dict | None:
-    if "table3" in done and (d := load_json(results_dir / "table3.json")):
-        return table3_results(d)
-    return None
 
 
 def verdicts(t3: dict) -> list[dict]:
@@ -109,4 +102,4 @@ def table3_blocks(t3: dict | None) -> list[Block]:
     return b
 
 
-EXPERIMENT = Experiment(GROUP, stages, collect, table3_blocks, verdicts)
+EXPERIMENT = Experiment(GROUP, stages, collect_stage("table3", table3_results), table3_blocks, verdicts)

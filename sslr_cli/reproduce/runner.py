@@ -239,11 +239,10 @@ class Manifest:
         """Update one stage's entry. Under a lock, over the file as it is now: cluster jobs (one stage each,
         `--stage`) record their stages in the same manifest at the same time."""
         with self._locked():
-            with contextlib.suppress(OSError, ValueError):
-                on_disk = json.loads(self.path.read_text())
-                if isinstance(on_disk, dict) and isinstance(on_disk.get("stages"), dict):
-                    self.data["stages"] = {**on_disk["stages"], **{k: v for k, v in self.data["stages"].items()
-                                                                 if k == stage.name}}
+            mine = self.data["stages"].get(stage.name)
+            self.refresh()
+            if mine is not None:
+                self.data["stages"][stage.name] = mine
             rec = self.data["stages"].setdefault(stage.name, {})
             rec.update(commands=[list(c) for c in stage.commands], **values)
             self.save()

@@ -120,10 +120,9 @@ def _figure7(models, arrays, samples: int, seed: int, threshold: float, dev, pat
     import torch
 
     from sslr_cli.experiments.clevr_figure import decompose_with_boxes, truth_boxes
-    from sslr_cli.experiments.figures import reconstruction_figure, save_figure
+    from sslr_cli.experiments.figures import figure_samples, reconstruction_figure, save_figure
 
-    n = len(arrays["images"])
-    pick = np.sort(np.random.default_rng(seed).choice(n, size=min(samples, n), replace=False))
+    pick = figure_samples(len(arrays["images"]), samples, seed)
     images = torch.from_numpy(np.ascontiguousarray(arrays["images"][pick]))
     boxed = [(label, decompose_with_boxes(model, images, threshold, dev)) for label, _, model, _ in models]
     fig = reconstruction_figure(images.numpy(), [(label, b.decomposition) for label, b in boxed],

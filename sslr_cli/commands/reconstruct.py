@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-import numpy as np
+
 from rich.table import Table
 
 from sslr_cli.commands import options as o
@@ -98,9 +98,9 @@ def reconstruct_command(
     if fig_path is not None:
         import torch
 
-        from sslr_cli.experiments.figures import reconstruction_figure, save_figure
+        from sslr_cli.experiments.figures import figure_samples, reconstruction_figure, save_figure
 
-        pick = np.sort(np.random.default_rng(seed).choice(n, size=min(samples, n), replace=False))
+        pick = figure_samples(n, samples, seed)
         chosen = images[torch.from_numpy(pick)]
         decs = [(m.label, decompose(m.model, chosen, threshold, dev)) for m in models]
         save_figure(reconstruction_figure(chosen.numpy(), decs), fig_path, force)

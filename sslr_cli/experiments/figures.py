@@ -46,6 +46,12 @@ def output_path(explicit: Path | None, out_dir: Path, default_name: str, force: 
     return path
 
 
+def figure_samples(n: int, samples: int, seed: int) -> np.ndarray:
+    """Which of ``n`` images a decomposition figure shows: ``samples`` of them (all if fewer), drawn with
+    ``seed``, in file order; the same seed picks the same images in every command."""
+    return np.sort(np.random.default_rng(seed).choice(n, size=min(samples, n), replace=False))
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, force: bool = False) -> Path:
     """Write ``fig`` as PNG through a temporary file and a rename."""
     path = Path(path)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from sslr_cli.data.loader import to_float_images
-from sslr_cli.experiments.disentanglement import Decomposition, element_masses
+from sslr_cli.experiments.disentanglement import Decomposition, decomposition_of
 from sslr_cli.experiments.iou import THRESHOLD, component_boxes, on_pixels
 
 
@@ -34,15 +34,9 @@ def decompose_with_boxes(model, images_u8: torch.Tensor, threshold: float = THRE
     _, rec = model(to_float_images(images_u8.to(device)))
     weighted = rec.element_images.float().clamp(0, 1)
     on = on_pixels(weighted.cpu().numpy(), threshold)  # (n, |S|, H, W)
-    mass = element_masses(weighted)
-    elements, ids, boxes = [], [], []
-    for b in range(weighted.shape[0]):
-        idx = [int(i) for i in torch.argsort(mass[b], descending=True) if on[b, int(i)].any()]
-        ids.append(idx)
-        elements.append(weighted[b, idx].permute(0, 2, 3, 1).cpu().numpy())
-        boxes.append([component_boxes(on[b, i]) for i in idx])
-    recon = rec.image.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-    return BoxedDecomposition(Decomposition(recon, elements, ids), boxes)
+    dec = decomposition_of(rec.image, weighted, torch.from_numpy(on.any(axis=(-2, -1))))
+    boxes = [[component_boxes(on[b, i]) for i in idx] for b, idx in enumerate(dec.element_ids)]
+    return BoxedDecomposition(dec, boxes)
 
 
 def truth_boxes(boxes: np.ndarray) -> list[tuple[float, float, float, float]]:

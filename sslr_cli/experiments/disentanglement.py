@@ -181,11 +181,16 @@ def decompose(model, images_u8: torch.Tensor, threshold: float = 0.1, device: to
     x = to_float_images(images_u8.to(device))
     _, rec = model(x)
     weighted = rec.element_images.float()
-    keep = nonempty_mask(weighted, threshold)
+    return decomposition_of(rec.image, weighted, nonempty_mask(weighted, threshold))
+
+
+def decomposition_of(image: torch.Tensor, weighted: torch.Tensor, keep: torch.Tensor) -> Decomposition:
+    """A model's output as figure material: its reconstruction ``image`` (n, 3, H, W) and, per image, the
+    ``weighted`` element images (n, |S|, 3, H, W) that ``keep`` (n, |S|) marks, largest total intensity first."""
     mass = element_masses(weighted)
     elements, ids = [], []
-    for b in range(x.shape[0]):
+    for b in range(weighted.shape[0]):
         idx = [int(i) for i in torch.argsort(mass[b], descending=True) if keep[b, i]]
         ids.append(idx)
         elements.append(weighted[b, idx].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
-    return Decomposition(rec.image.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy(), elements, ids)
+    return Decomposition(image.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy(), elements, ids)

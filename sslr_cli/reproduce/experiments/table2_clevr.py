@@ -43,7 +43,7 @@ def stages(ctx: PlanContext) -> list[Stage]:
         "table2", GROUP, "eval", "Table 2: IoU on CLEVR and Fig. 7 (decompositions with their boxes)",
         (("iou", *(s.run_dir for s in trainings), "--data", p("data/clevr-val.h5"), "--samples", str(scale.samples),
           "--figure", p(FIGURE), "--force", "--json", *ctx.device_args),),
-        (p("results/table2.json"), p(FIGURE)), tuple(s.name for s in trainings), {"source": source},
+        (p("results/table2.json"), p(FIGURE)), tuple(s.name for s in trainings), {},
         stdout=p("results/table2.json")))
     return plan
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from conftest import one_line_error, run, tiny_run
+from conftest import losses, one_line_error, run, tiny_run
 from sslr_cli.engine.cuda_graphs import GraphedTrainStep, check_cuda_graphs, make_capturable
 from sslr_cli.engine.state import TrainState
 from sslr_cli.errors import SSLRError
@@ -79,3 +79,57 @@ def test_capturable_optimizer_takes_a_device_lr_and_a_checkpoint_loads_back_with
     assert all(g["capturable"] is False and isinstance(g["lr"], float) for g in fresh.optimizer.param_groups)
     fresh.model(torch.rand(2, 3, 64, 64))[1].image.sum().backward()
     fresh.optimizer.step()  # a graph run's checkpoint resumes on a CPU
+
+
+# --- on a GPU: the captured step trains as the eager step does (skipped without CUDA) -------------------------
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _train_on_cuda(circles_file, out, generator: str, **change):
+    """20 steps of a tiny model on the GPU in strict fp32 (5 epochs of 4 batches; r 3, then 5 from epoch 3)."""
+    from sslr_cli.engine.train import train
+
+    settings = dict(epochs=5, max_steps=20, precision="fp32", late_epoch=3, late_inner_steps=5)
+    cfg = with_train(tiny_run(generator), **{**settings, **change})
+    result = train(circles_file, out, cfg, device="cuda", force=True)
+    state = torch.load(out / "last.pt", weights_only=True)
+    return losses(out), result, state["model"]
+
+
+@needs_cuda
+@pytest.mark.parametrize("generator", ["srn", "mlp"])
+def test_graph_replay_trains_as_the_eager_step_does(circles_file, tmp_path, generator):
+    """Same seed, same process (cuDNN's algorithm choices shared): losses and weights after 20 steps agree to
+    float round-off, across the recapture when r changes at epoch 3."""
+    eager, eager_result, eager_model = _train_on_cuda(circles_file, tmp_path / "eager", generator)
+    graphs, graphs_result, graphs_model = _train_on_cuda(circles_file, tmp_path / "graphs", generator, cuda_graphs=True)
+    assert eager_result.steps == graphs_result.steps == 20
+    assert len(eager) == len(graphs) == 20
+    worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(eager, graphs))
+    assert worst < 1e-4, (worst, eager, graphs)
+    for name, value in eager_model.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, graphs_model[name], rtol=1e-3, atol=1e-5), name
+
+
+@needs_cuda
+def test_compiled_parts_train_as_the_eager_model_does(circles_file, tmp_path):
+    eager, _, _ = _train_on_cuda(circles_file, tmp_path / "eager", "srn")
+    compiled, result, _ = _train_on_cuda(circles_file, tmp_path / "compiled", "srn", compile=True)
+    assert result.steps == 20
+    worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(eager, compiled))
+    assert worst < 1e-3, (worst, eager, compiled)
+
+
+@needs_cuda
+def test_graph_replay_in_bf16_trains_and_resumes_eagerly(circles_file, tmp_path):
+    """bf16 graphs: finite losses; the run's last.pt (capturable optimizer state) resumes without graphs."""
+    from sslr_cli.engine.train import train
+
+    graphs, _, _ = _train_on_cuda(circles_file, tmp_path / "run", "srn", cuda_graphs=True, precision="bf16")
+    assert all(torch.isfinite(torch.tensor(graphs)))
+    cfg = with_train(tiny_run("srn"), epochs=6, max_steps=24, precision="bf16", late_epoch=3, late_inner_steps=5)
+    result = train(circles_file, tmp_path / "run", cfg, device="cuda", resume=True,
+                   resume_overrides={"train.max_steps": 24, "train.epochs": 6})
+    assert result.steps == 24

@@ -179,7 +179,7 @@ def equality(steps: dict) -> dict:
 def cuda_tests(result: dict) -> dict:
     t0 = time.perf_counter()
     limit = min(420.0, DEADLINE.left())
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "tests/test_cuda_graphs.py",
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda_graphs.py",
                "tests/test_training.py", "tests/test_distributed.py"]
     try:
         tests = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=limit)
@@ -206,7 +206,10 @@ def main() -> None:
                     help="stop starting commands after this long (0: no limit); the sections run most important "
                          "first: step times and graphs against eager, the CUDA tests, the tables' presets, "
                          "--compile, the curve")
+    ap.add_argument("--only", default="steps,tests,tables,compile,curve",
+                    help="the sections to run, comma-separated (default: all, in this order)")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     global DEADLINE
     DEADLINE = Deadline(args.budget_minutes * 60 if args.budget_minutes > 0 else float("inf"))
     cuda = args.device.startswith("cuda")
@@ -222,19 +225,20 @@ def main() -> None:
         if made.returncode != 0:
             sys.exit(f"gpu_check: gen-data failed: {made.stderr.strip()}")
     runs = work / "runs"
-    steps = step_times(data, runs, args, cuda, result)
+    steps = step_times(data, runs, args, cuda, result) if "steps" in only else result.setdefault("steps", {})
     result["srn_r20_over_mlp"] = ratios(steps)
     result["graphs_equal_eager"] = equality(steps)
     save(result, args.out)
 
-    result["tests"] = cuda_tests(result) if cuda else "skipped (no CUDA)"
-    save(result, args.out)
+    if "tests" in only:
+        result["tests"] = cuda_tests(result) if cuda else "skipped (no CUDA)"
+        save(result, args.out)
 
-    if args.table_presets != "none":
+    if args.table_presets != "none" and "tables" in only:
         result["table_steps"] = table_steps(work, args, steps.get("srn-r10/eager", {}))
         save(result, args.out)
 
-    if cuda:  # --compile leaves SRN's inner loop eager (double backward): timed at r = 20, where it matters most
+    if cuda and "compile" in only:  # --compile leaves SRN's inner loop eager (double backward): timed at r = 20, where it matters most
         steps["srn-r20/compile"] = train(data, runs / "srn-r20-compile", args.preset, args.device, args.steps,
                                          "--generator", "srn", "--compile", "--inner-steps", "20", "--late-epoch", "-1",
                                          timeout=240)
@@ -242,7 +246,7 @@ def main() -> None:
         result["srn_r20_over_mlp"] = ratios(steps)
         save(result, args.out)
 
-    if args.curve_steps:
+    if args.curve_steps and "curve" in only:
         curve = {}
         for gen in ("srn", "mlp"):
             out = runs / f"curve-{gen}"

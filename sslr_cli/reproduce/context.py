@@ -8,7 +8,7 @@ circles SSLR-SRN of seed 0, which the figures and Table 3's r + init start from)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sslr_cli.errors import SSLRError
@@ -26,15 +26,16 @@ class PlanContext:
     device: str = "auto"
     clevr: str | None = None  # --clevr: a CLEVR_v1.0-layout folder Table 2 imports (None: rendered scenes)
     gpu: str | None = None  # estimate training times for this GPU (measured step times), not the CPU
+    cuda: bool = False  # the plan's trainings run on CUDA here: those graph replay is proven for take --cuda-graphs
     runs: dict[str, list[Stage]] = field(default_factory=dict)  # family -> its training stage per seed
 
     @classmethod
     def create(cls, scale: Scale, out: str | Path, seeds: int | None, device: str, clevr: str | None = None,
-               gpu: str | None = None) -> "PlanContext":
+               gpu: str | None = None, cuda: bool = False) -> "PlanContext":
         n_seeds = scale.seeds if seeds is None else seeds
         if n_seeds < 1:
             raise SSLRError(f"--seeds {n_seeds}: must be >= 1")
-        return cls(scale, str(out).rstrip("/") or ".", n_seeds, seeds is not None, device, clevr, gpu)
+        return cls(scale, str(out).rstrip("/") or ".", n_seeds, seeds is not None, device, clevr, gpu, cuda)
 
     def p(self, rel: str) -> str:
         """A path under OUT, as the command lines write it."""
@@ -57,10 +58,10 @@ class PlanContext:
         """Estimated seconds per image of a measurement while training (None: not measured; on a GPU always)."""
         return None if self.gpu else EVAL_IMAGE_SECONDS.get((preset, model))
 
-    def train_seconds(self, preset: str, model: str, steps: int, images: int | None) -> float | None:
+    def train_seconds(self, preset: str, model: str, steps: int, images: int | None, path: str = "eager") -> float | None:
         """Estimated seconds of a training of ``steps`` steps: CPU step times, or with ``gpu`` the measured
-        GPU step times at the preset's precision and r schedule (its r switch after ``late_epoch`` epochs of
-        ``images`` images)."""
+        GPU step times of ``path`` ("eager" or "graphs") at the preset's precision and r schedule (its r switch
+        after ``late_epoch`` epochs of ``images`` images)."""
         if not self.gpu:
             per = self.step_seconds(preset, model)
             return None if per is None else per * steps
@@ -73,8 +74,21 @@ class PlanContext:
         late_step = None
         if images and cfg.train.late_epoch >= 0:
             late_step = cfg.train.late_epoch * -(-images // cfg.train.batch_size)
-        return gpu_train_seconds(self.gpu, preset, "srn" if model == "srn-ri" else model, steps, cfg.train.precision,
-                                 cfg.model.inner_steps, cfg.train.late_inner_steps, late_step)
+        return gpu_train_seconds(self.gpu, preset, model, steps, cfg.train.precision, cfg.model.inner_steps,
+                                 cfg.train.late_inner_steps, late_step, path)
+
+    def graphs_proven(self, preset: str, generator: str, extra: tuple[str, ...]) -> bool:
+        """Whether graph replay is proven to train as the eager step does for this training (its preset, generator
+        and ``--task``; engine/cuda_graphs.py says where it is)."""
+        from sslr_cli.config import PRESETS
+        from sslr_cli.engine.cuda_graphs import graphs_proven
+
+        if preset not in PRESETS or set(extra) & {"--precision", "--inner-grad", "--gen-opt", "--set"}:
+            return False
+        cfg = PRESETS[preset]
+        task = extra[extra.index("--task") + 1] if "--task" in extra else cfg.train.task
+        return graphs_proven(replace(cfg, model=replace(cfg.model, generator=generator),
+                                     train=replace(cfg.train, task=task)))
 
     def train(self, name: str, group: str, title: str, data: str, run: str, preset: str, generator: str,
               steps: int, seed: int, extra: tuple[str, ...] = (), needs: tuple[str, ...] = (),
@@ -82,10 +96,15 @@ class PlanContext:
               images: int | None = None) -> Stage:
         """A training stage: one `sslr train` into ``run`` (its best.pt and last.pt), the scale's extra
         options and the device appended; ``est_key`` = (preset, model) of its step time when not these;
-        ``images`` per epoch (where the preset's r switch depends on it)."""
+        ``images`` per epoch (where the preset's r switch depends on it). On CUDA, with ``--cuda-graphs`` where
+        graph replay is proven for it; a GPU estimate assumes that path (as `sslr reproduce` trains there)."""
+        proven = self.graphs_proven(preset, generator, (*extra, *self.scale.extra_train))
+        graphs = ("--cuda-graphs",) if proven and self.cuda else ()
         argv = ("train", data, "--preset", preset, "--generator", generator, "--out", run,
-                "--max-steps", str(steps), "--seed", str(seed), *extra, *self.scale.extra_train, *self.device_args)
-        est = self.train_seconds(*(est_key or (preset, generator)), steps, images)
+                "--max-steps", str(steps), "--seed", str(seed), *extra, *self.scale.extra_train, *graphs,
+                *self.device_args)
+        est = self.train_seconds(*(est_key or (preset, generator)), steps, images,
+                                 "graphs" if proven and (self.cuda or self.gpu) else "eager")
         return Stage(name, group, "train", title, (argv,), (f"{run}/best.pt", f"{run}/last.pt"), needs,
                      {"preset": preset, "generator": generator, "steps": steps, "seed": seed,
                       "precision": self.precision(est_key[0] if est_key else preset), **(settings or {})},
@@ -94,7 +113,7 @@ class PlanContext:
     @staticmethod
     def precision(preset: str) -> str | None:
         """The precision a training of ``preset`` computes in (the report names it; "fp32" is strict float32,
-        TF32 off on a GPU). The plan's trainings run eagerly: no CUDA graphs, no compile."""
+        TF32 off on a GPU)."""
         from sslr_cli.config import PRESETS
 
         return PRESETS[preset].train.precision if preset in PRESETS else None

@@ -87,11 +87,13 @@ def get_scale(name: str) -> Scale:
 
 
 def build_plan(scale: Scale, out: str | Path, seeds: int | None = None, only: tuple[str, ...] | None = None,
-               device: str = "auto", clevr: str | Path | None = None, gpu: str | None = None) -> list[Stage]:
+               device: str = "auto", clevr: str | Path | None = None, gpu: str | None = None,
+               cuda: bool = False) -> list[Stage]:
     """The stages of ``scale`` writing under ``out``, in order; ``only`` keeps those groups and what they need.
     ``clevr``: a CLEVR_v1.0-layout folder for Table 2 (else rendered scenes); ``gpu``: the GPU whose measured
-    step times estimate the trainings (else single-thread CPU step times)."""
-    ctx = PlanContext.create(scale, out, seeds, device, None if clevr is None else str(clevr), gpu)
+    step times estimate the trainings (else single-thread CPU step times); ``cuda``: the trainings run on CUDA
+    here (those graph replay is proven for take ``--cuda-graphs``)."""
+    ctx = PlanContext.create(scale, out, seeds, device, None if clevr is None else str(clevr), gpu, cuda)
     stages = [stage for experiment in EXPERIMENTS.values() for stage in experiment.stages(ctx)]
     default = groups() if scale.groups is None else scale.groups
     return select(stages, default if only is None else only)

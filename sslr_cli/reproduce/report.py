@@ -63,8 +63,8 @@ def collect(out: Path, scale: Scale, stages: list[Stage], seeds: int) -> dict:
     results: dict[str, Any] = {
         "scale": scale.name, "about": scale.about, "seeds": seeds, "written": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
-        "stages": [{"name": s.name, "title": s.title, "group": s.group, "kind": s.kind, "settings": s.settings,
-                    "commands": s.shell(), "done": bool(manifest["stages"].get(s.name, {}).get("done")),
+        "stages": [{"name": s.name, "title": s.title, "group": s.group, "kind": s.kind,
+                    "settings": {**s.settings, **_step_path(s)}, "commands": s.shell(), "done": bool(manifest["stages"].get(s.name, {}).get("done")),
                     "seconds": manifest["stages"].get(s.name, {}).get("seconds"), "estimate_seconds": s.est_seconds}
                    for s in stages],
     }
@@ -76,6 +76,16 @@ def collect(out: Path, scale: Scale, stages: list[Stage], seeds: int) -> dict:
             results[key] = part
     results["verdicts"] = verdicts(results)
     return results
+
+
+def _step_path(stage: Stage) -> dict:
+    """How a finished training computed its steps, from its run's config.json: CUDA graph replay or eager."""
+    if stage.kind != "train" or stage.run_dir is None:
+        return {}
+    config = load_json(Path(stage.run_dir) / "config.json")
+    if not isinstance(config, dict):
+        return {}
+    return {"step": "CUDA graphs" if config.get("train", {}).get("cuda_graphs") else "eager"}
 
 
 # ---------------------------------------------------------------- verdicts
@@ -107,10 +117,11 @@ def blocks(results: dict, out: Path) -> list[Block]:
         b += experiment.blocks(results.get(key))
 
     b.append(Block("h2", "Stages"))
+    where = "on the GPU" if m["gpus"] else "at one thread"
     rows = []
     for s in results["stages"]:
         settings = ", ".join(f"{k} {v}" for k, v in s["settings"].items())
-        est = "" if s["estimate_seconds"] is None else f" (estimate {fmt(s['estimate_seconds'] / 60, 1)} min at one thread)"
+        est = "" if s["estimate_seconds"] is None else f" (estimate {fmt(s['estimate_seconds'] / 60, 1)} min {where})"
         took = "not run" if not s["done"] else f"{fmt((s['seconds'] or 0) / 60, 2)} min"
         rows.append((s["name"], s["title"], settings, took + est))
     b.append(Block("table", headers=("stage", "what", "settings", "wall time"), rows=tuple(rows)))

@@ -213,6 +213,12 @@ def main() -> None:
     global DEADLINE
     DEADLINE = Deadline(args.budget_minutes * 60 if args.budget_minutes > 0 else float("inf"))
     cuda = args.device.startswith("cuda")
+    if cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            sys.exit("gpu_check: no CUDA device here (torch sees none); run it on a machine with a GPU, or "
+                     "--device cpu --preset tiny for a dry run of the script")
     work = args.work or Path(tempfile.mkdtemp(prefix="sslr-gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
     result: dict = {"device": args.device, "preset": args.preset, "timed_steps": args.steps}

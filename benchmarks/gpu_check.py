@@ -176,7 +176,7 @@ def equality(steps: dict) -> dict:
     return out
 
 
-def cuda_tests(result: dict) -> dict:
+def cuda_tests() -> dict:
     t0 = time.perf_counter()
     limit = min(420.0, DEADLINE.left())
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda_graphs.py",
@@ -237,7 +237,7 @@ def main() -> None:
     save(result, args.out)
 
     if "tests" in only:
-        result["tests"] = cuda_tests(result) if cuda else "skipped (no CUDA)"
+        result["tests"] = cuda_tests() if cuda else "skipped (no CUDA)"
         save(result, args.out)
 
     if args.table_presets != "none" and "tables" in only:

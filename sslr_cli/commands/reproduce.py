@@ -148,15 +148,6 @@ def _gpus(device: str) -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
-def _on_cuda(device: str) -> bool:
-    """Whether this process's trainings run on CUDA (``--device auto`` with a GPU, or a CUDA device)."""
-    if device == "cpu":
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _estimate_device(scale, gpus: list[str]) -> tuple[str | None, str]:
     """The GPU whose measured step times estimate the trainings (None: the CPU's), and how to say it."""
     from sslr_cli.reproduce.gpu_times import MEASURED_ON
@@ -205,7 +196,8 @@ def _reproduce(out_dir: Path, scale_name: str, only: Optional[str], seeds: Optio
     scale = get_scale(scale_name)
     gpus = _gpus(device) if (dry_run or stage is None) and not report_only else []
     estimate_on, estimate_text = _estimate_device(scale, gpus)
-    stages = build_plan(scale, out_dir, seeds, parse_only(only), device, clevr, estimate_on, _on_cuda(device))
+    # the trainings run on CUDA wherever this process sees a GPU (a --stage job too, so it asks again)
+    stages = build_plan(scale, out_dir, seeds, parse_only(only), device, clevr, estimate_on, bool(_gpus(device)))
     n_seeds = scale.seeds if seeds is None else seeds
     if jobs is None:
         jobs = len(gpus) if len(gpus) > 1 else 2 if scale.parallel and not gpus and (os.cpu_count() or 1) >= 2 else 1

@@ -187,9 +187,25 @@ def test_curve_figure_has_one_line_per_run_and_count(srn_run, mlp_run, tmp_path)
         runs = [line for line in ax.lines if line.get_gid() != "paper"]
         paper = [line for line in ax.lines if line.get_gid() == "paper"]
         assert len(runs) == 4 and len(paper) == 2
+    assert all(not ax.child_axes for ax in axes)  # the claim log has no batch size: no images-seen axis
     k3_steps = axes[2].lines[0]  # top row, 3 circles, the SRN run
     assert list(k3_steps.get_xdata()) == [3, 6, 7]
     assert list(k3_steps.get_ydata()) == [r["rates"]["3"] for r in records(srn_run, "eval")]
+
+
+def test_curve_figure_reads_steps_as_images_seen_when_the_runs_share_a_batch_size(srn_run, mlp_run):
+    cs = curves.load_curves([srn_run, mlp_run])
+    batch = json.loads((srn_run / "config.json").read_text())["train"]["batch_size"]
+    assert [c.batch_size for c in cs] == [batch, batch]
+    fig = curves.curve_figure(cs)
+    top, bottom = fig.axes[:5], fig.axes[5:10]
+    assert all(not ax.child_axes for ax in bottom)
+    for ax in top:
+        (images,) = ax.child_axes
+        assert images.get_xlabel() == f"thousand images seen (batch {batch})"
+        assert images._functions[0](7) == pytest.approx(7 * batch / 1000)  # step 7 -> images seen
+    cs[1].batch_size = batch + 1
+    assert all(not ax.child_axes for ax in curves.curve_figure(cs).axes)  # different batches: steps only
 
 
 def test_reconstruct_curve_cli_table_json_and_figure(srn_run, mlp_run, tmp_path):

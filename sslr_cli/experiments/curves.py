@@ -199,6 +199,7 @@ class Curve:
     source: str
     generator: str | None = None
     points: list[CurvePoint] = field(default_factory=list)
+    batch_size: int | None = None  # a run directory's (config.json), so that steps can be read as images seen
 
 
 def _counts(d: dict | None) -> dict[int, float]:
@@ -245,17 +246,19 @@ def load_curve(path: str | Path) -> list[Curve]:
     evals = [r for r in records if r.get("kind") == "eval"]
     if evals:
         run_dir = path.parent
-        generator = None
+        generator = batch_size = None
         if (run_dir / "config.json").exists():
             try:
-                generator = json.loads((run_dir / "config.json").read_text())["model"]["generator"]
+                config = json.loads((run_dir / "config.json").read_text())
+                generator = config["model"]["generator"]
+                batch_size = int(config["train"]["batch_size"])
             except (ValueError, KeyError, TypeError):
-                generator = None
+                pass
         label = f"{generator.upper()} {run_dir.resolve().name}" if generator else run_dir.resolve().name
         points = [CurvePoint(int(r["step"]), float(r["elapsed_s"]) / 60.0, _counts(r.get("rates")),
                              _counts(r.get("rates_0.5")), _num(r.get("mse")), _num(r.get("ari")), r.get("r"))
                   for r in evals]
-        return [Curve(label, str(path), generator, _dedupe(points))]
+        return [Curve(label, str(path), generator, _dedupe(points), batch_size)]
     # claim.py (generator, tag, minutes) or sweep.py (name, train_minutes) logs (studies/cpu-presets)
     groups: dict[str, Curve] = {}
     for r in records:
@@ -297,7 +300,8 @@ def curve_counts(curves: list[Curve]) -> list[int]:
 
 def curve_figure(curves: list[Curve], threshold: float = 0.1, paper: dict[str, dict[int, float]] | None = None):
     """Rate against steps (top row) and training minutes (bottom row), one panel per circle count, one line per
-    run; the paper's numbers (only at threshold 0.1) as dashed horizontal lines (``gid="paper"``)."""
+    run; the paper's numbers (only at threshold 0.1) as dashed horizontal lines (``gid="paper"``). When every run
+    has the same batch size, the top row also reads as images seen (a second axis above it)."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
@@ -308,6 +312,7 @@ def curve_figure(curves: list[Curve], threshold: float = 0.1, paper: dict[str, d
     axes = fig.subplots(2, len(counts), squeeze=False, sharey=True)
     colours = colormaps["tab10" if len(curves) <= 10 else "tab20"]
     paper_styles = {"SSLR-SRN": "--", "SSLR-MLP": ":"}
+    batches = {c.batch_size for c in curves}
     for row, (xname, xlabel) in enumerate((("step", "optimizer steps"), ("minutes", "training minutes"))):
         for col, k in enumerate(counts):
             ax = axes[row][col]
@@ -324,6 +329,11 @@ def curve_figure(curves: list[Curve], threshold: float = 0.1, paper: dict[str, d
             ax.grid(alpha=0.3)
             if row == 0:
                 ax.set_title(f"{k} circle{'s' if k != 1 else ''}")
+                if len(batches) == 1 and None not in batches:
+                    (batch,) = batches
+                    images = ax.secondary_xaxis("top", functions=(lambda s, b=batch: s * b / 1000,
+                                                                  lambda i, b=batch: i * 1000 / b))
+                    images.set_xlabel(f"thousand images seen (batch {batch})", fontsize="small")
             if col == 0:
                 ax.set_ylabel(f"% completely disentangled\n(threshold {threshold:g})")
     fig.legend(loc="outside lower center", ncol=min(4, len(curves) + len(paper or {})), fontsize="small")

@@ -1,6 +1,7 @@
 """The progress table of the long runs: steps so far, seconds per step lately, and the time left to 100000 steps.
 
     python studies/table1-long/progress.py RUNS_DIR [--window 2000] [--r20-factor X]
+    python studies/table1-long/progress.py RUNS_DIR --losses     # mean training / validation loss per 5000 steps
 
 Reads each run's metrics.jsonl (its "step" lines: ``elapsed_s`` is the run's own wall time of training,
 evaluations left out, so the rate is that of the core sharing at the time). The seconds per step are those of the
@@ -23,13 +24,31 @@ def steps_of(run: Path) -> list[dict]:
     return [x for x in lines if x.get("kind") == "step"]
 
 
+def losses(runs: Path, bucket: int = 5000) -> None:
+    """Mean training loss (the logged steps) and validation loss (the epoch ends) per ``bucket`` steps of each run:
+    whether a run still learns to reconstruct, apart from what Table 1 says."""
+    for run in sorted(p for p in runs.iterdir() if (p / "metrics.jsonl").exists()):
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        for kind, key, name in (("step", "loss", "training"), ("epoch", "val_loss", "validation")):
+            buckets: dict[int, list[float]] = {}
+            for x in lines:
+                if x.get("kind") == kind and x.get(key) is not None:
+                    buckets.setdefault(x["step"] // bucket, []).append(x[key])
+            means = " / ".join(f"{sum(v) / len(v):.0f}" for _, v in sorted(buckets.items()))
+            print(f"{run.name}, {name} loss per {bucket} steps: {means}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", type=Path)
     ap.add_argument("--window", type=int, default=2000, help="logged steps the rate is taken over")
     ap.add_argument("--switch", type=int, default=20_000, help="step where r becomes 20 (paper recipe runs)")
     ap.add_argument("--r20-factor", type=float, default=None, help="step cost at r = 20 over r = 10, if known")
+    ap.add_argument("--losses", action="store_true", help="print the mean losses per 5000 steps instead")
     args = ap.parse_args()
+    if args.losses:
+        losses(args.runs)
+        return
     print("| run | steps so far | r now | wall seconds per step (last %d steps) | hours left to %d steps at that rate |"
           % (args.window, TOTAL))
     print("|---|---|---|---|---|")

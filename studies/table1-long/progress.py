@@ -1,6 +1,6 @@
 """The progress table of the long runs: steps so far, seconds per step lately, and the time left to 100000 steps.
 
-    python studies/table1-long/progress.py RUNS_DIR [--window 2000] [--r20-factor X]
+    python studies/table1-long/progress.py RUNS_DIR [--window 2000] [--r20-factor X] [--stopped RUN]
     python studies/table1-long/progress.py RUNS_DIR --losses     # mean training / validation loss per 5000 steps
 
 Reads each run's metrics.jsonl (its "step" lines: ``elapsed_s`` is the run's own wall time of training,
@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=2000, help="logged steps the rate is taken over")
     ap.add_argument("--switch", type=int, default=20_000, help="step where r becomes 20 (paper recipe runs)")
     ap.add_argument("--r20-factor", type=float, default=None, help="step cost at r = 20 over r = 10, if known")
+    ap.add_argument("--stopped", action="append", default=[], metavar="RUN",
+                    help="a run stopped for good (at a plateau): no hours left are charged to it")
     ap.add_argument("--losses", action="store_true", help="print the mean losses per 5000 steps instead")
     args = ap.parse_args()
     if args.losses:
@@ -72,7 +74,8 @@ def main() -> None:
             note = "" if args.r20_factor else " (r = 20 charged at the r = 10 rate: a lower bound)"
         else:
             hours = left * per / 3600
-        print(f"| {run.name} | {last['step']} | {last['r']} | {per:.3f} | {hours:.1f}{note} |")
+        left_text = "stopped here (plateau)" if run.name in args.stopped else f"{hours:.1f}{note}"
+        print(f"| {run.name} | {last['step']} | {last['r']} | {per:.3f} | {left_text} |")
 
 
 if __name__ == "__main__":

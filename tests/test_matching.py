@@ -130,7 +130,7 @@ def test_identical_images_give_zero_distance_and_cost(generator, training):
     x = to_float_images(torch.from_numpy(generate_isocircles(4, seed=0)["images"]))
     out = model(x, x)
     assert out.prediction.shape == (4,) and out.assignment.shape == (4, 4)
-    assert float(out.prediction.abs().max()) < 1e-5 and float(out.match_cost.abs().max()) < 1e-5
+    assert out.prediction.abs().max().item() < 1e-5 and out.match_cost.abs().max().item() < 1e-5
     assert torch.equal(out.assignment, torch.arange(4).expand(4, 4))
 
 

@@ -4,8 +4,9 @@
 #   paper-srn / paper-mlp: the paper's recipe (Adam 3e-4 constant, r = 10 then 20 from epoch 20, unrolled)
 #   cpu-srn: the CPU recipe (the tiny preset's Adam 1e-2 constant, --inner-grad truncated:3, r = 10)
 # All three share one core (taskset -c CORE), one thread each. Run it again to continue: each run resumes
-# from its last.pt (exactly, on the same machine and versions). cpu-srn met the plateau rule at 60000 steps
-# (plateau.py) and was stopped there: it is started only where it has no last.pt yet.
+# from its last.pt (exactly, on the same machine and versions). cpu-srn and paper-mlp met the plateau rule
+# (plateau.py; at 60000 and 50000 steps) and were stopped there: they are started only where they have no
+# last.pt yet.
 #
 #   studies/table1-long/run.sh RUNS_DIR [CORE]
 set -u
@@ -29,5 +30,5 @@ start() {  # NAME GENERATOR RECIPE...   (a run with a last.pt continues with the
 }
 start paper-srn srn "${paper[@]}"
 [ -f cpu-srn/last.pt ] || start cpu-srn srn "${cpu[@]}"
-start paper-mlp mlp "${paper[@]}"
+[ -f paper-mlp/last.pt ] || start paper-mlp mlp "${paper[@]}"
 wait

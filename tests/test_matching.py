@@ -171,7 +171,7 @@ def test_set_matcher_learns_through_the_hungarian_matching():
         opt.zero_grad()
         (dist + 0.3 * out.match_cost.mean()).backward()
         opt.step()
-        errors.append(float(dist))
+        errors.append(dist.item())
     # a constant predictor's best error is the targets' variance; the matcher must beat it by far (measured: ~100x)
     constant = float(target.var(unbiased=False))
     assert errors[-1] < 0.05 * constant, (errors[-1], constant)

@@ -313,6 +313,7 @@ def curve_figure(curves: list[Curve], threshold: float = 0.1, paper: dict[str, d
     colours = colormaps["tab10" if len(curves) <= 10 else "tab20"]
     paper_styles = {"SSLR-SRN": "--", "SSLR-MLP": ":"}
     batches = {c.batch_size for c in curves}
+    batch = next(iter(batches)) if len(batches) == 1 else None  # steps read as images seen only for one batch size
     for row, (xname, xlabel) in enumerate((("step", "optimizer steps"), ("minutes", "training minutes"))):
         for col, k in enumerate(counts):
             ax = axes[row][col]
@@ -329,10 +330,9 @@ def curve_figure(curves: list[Curve], threshold: float = 0.1, paper: dict[str, d
             ax.grid(alpha=0.3)
             if row == 0:
                 ax.set_title(f"{k} circle{'s' if k != 1 else ''}")
-                if len(batches) == 1 and None not in batches:
-                    (batch,) = batches
-                    images = ax.secondary_xaxis("top", functions=(lambda s, b=batch: s * b / 1000,
-                                                                  lambda i, b=batch: i * 1000 / b))
+                if batch is not None:
+                    images = ax.secondary_xaxis("top", functions=(lambda s: s * batch / 1000,
+                                                                  lambda i: i * 1000 / batch))
                     images.set_xlabel(f"thousand images seen (batch {batch})", fontsize="small")
             if col == 0:
                 ax.set_ylabel(f"% completely disentangled\n(threshold {threshold:g})")

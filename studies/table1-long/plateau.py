@@ -19,22 +19,17 @@ The rule was written down before the points it judges were measured (the CPU rec
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from sslr_cli.experiments.curves import load_curve
 
 GRID = 5000
 
 
 def grid_points(run: Path) -> list[tuple[int, list[float]]]:
     """(step, rates of 1..5 circles at threshold 0.1) of the run's evaluations on the grid, one per step."""
-    points: dict[int, list[float]] = {}
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        if record.get("kind") == "eval" and record["step"] % GRID == 0:
-            points[record["step"]] = [record["rates"][k] for k in sorted(record["rates"], key=int)]
-    return sorted(points.items())
+    (curve,) = load_curve(run)
+    return [(p.step, [p.rates[k] for k in sorted(p.rates)]) for p in curve.points if p.step % GRID == 0]
 
 
 def judge(points: list[tuple[int, list[float]]], window: int, tolerance: float) -> list[str]:
